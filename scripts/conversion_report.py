@@ -1,0 +1,119 @@
+"""What every converter prints: documents, tokens, mentions in, entities out, and why the rest is not.
+
+Each input mention gets exactly one outcome: an entity in ``doc.ents``, or a reason in
+``not_entities``. ``check()`` refuses a report whose totals do not add up.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable
+
+from spacy.tokens import Doc, DocBin
+from wasabi import msg
+
+
+class ConversionError(ValueError):
+    """Malformed input: the message names the file and the line or document."""
+
+
+@dataclass
+class ConversionReport:
+    source: str
+    converter: str
+    documents_in: int = 0
+    docs_out: int = 0
+    tokens: int = 0
+    mentions_in: Counter = field(default_factory=Counter)
+    entities_out: Counter = field(default_factory=Counter)
+    not_entities: Counter = field(default_factory=Counter)
+    repaired: Counter = field(default_factory=Counter)
+    notes: Dict[str, int] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Every mention in is accounted for: an entity out, or a counted reason."""
+        n_in = sum(self.mentions_in.values())
+        n_out = sum(self.entities_out.values()) + sum(self.not_entities.values())
+        if n_in != n_out:
+            raise AssertionError(
+                f"{self.source}: report does not add up: {n_in} mentions in, but "
+                f"{sum(self.entities_out.values())} entities out + "
+                f"{sum(self.not_entities.values())} accounted otherwise = {n_out}"
+            )
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "converter": self.converter,
+            "documents_in": self.documents_in,
+            "docs_out": self.docs_out,
+            "tokens": self.tokens,
+            "mentions_in": dict(self.mentions_in),
+            "mentions_in_total": sum(self.mentions_in.values()),
+            "entities_out": dict(self.entities_out),
+            "entities_out_total": sum(self.entities_out.values()),
+            "not_entities": dict(self.not_entities),
+            "repaired": dict(self.repaired),
+            **self.notes,
+        }
+
+    def print(self) -> None:
+        self.check()
+        msg.divider(f"{self.converter}: {self.source}")
+        rows = [
+            ("documents in", self.documents_in),
+            ("docs out", self.docs_out),
+            ("tokens", self.tokens),
+            *[(f"note: {k}", v) for k, v in self.notes.items()],
+        ]
+        msg.table(rows, widths=(max(len(str(k)) for k, _ in rows), 8))
+        _counter_table("mentions in", self.mentions_in)
+        _counter_table("entities out (doc.ents)", self.entities_out)
+        _counter_table("mentions not in doc.ents, by reason", self.not_entities)
+        _counter_table("repaired (still converted), by reason", self.repaired)
+        n_in = sum(self.mentions_in.values())
+        msg.good(
+            f"{n_in} mentions in = {sum(self.entities_out.values())} entities out + "
+            f"{sum(self.not_entities.values())} accounted for by reason"
+        )
+
+    def save(self, path: Path) -> None:
+        write_atomic(Path(path), json.dumps(self.to_dict(), indent=2).encode("utf8"))
+
+
+def _counter_table(title: str, counter: Counter) -> None:
+    if not counter:
+        msg.text(f"{title}: none")
+        return
+    rows = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    rows.append(("total", sum(counter.values())))
+    msg.table(rows, header=(title, "n"), divider=True, widths=(max(len(title), *(len(str(k)) for k, _ in rows)), 7))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file and rename, so no half-written output is ever left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_docbin(docs: Iterable[Doc], path: Path) -> int:
+    """Serialize docs (with span groups and user data) to a .spacy file, atomically."""
+    db = DocBin(store_user_data=True)
+    n = 0
+    for doc in docs:
+        db.add(doc)
+        n += 1
+    write_atomic(Path(path), db.to_bytes())
+    return n
