@@ -212,7 +212,8 @@ def convert_document(
 
     def resolve_overlaps(spans: List[Span], reason: str) -> List[Span]:
         kept = _longest_first(spans)
-        report.not_entities[reason] += len(spans) - len(kept)
+        if len(kept) < len(spans):
+            report.not_entities[reason] += len(spans) - len(kept)
         return kept
 
     all_annotators = [a for a, _ in layers]
@@ -223,8 +224,9 @@ def convert_document(
             docs.append(build([annotator], ents))
     elif policy == "first":
         ents = resolve_overlaps(masked(all_annotators[0]), REASON_OVERLAP) if all_annotators else []
-        for annotator in all_annotators[1:]:
-            report.not_entities[REASON_OTHER_LAYER] += sum(1 for s, _ in aligned[annotator] if s is not None)
+        unused = sum(1 for a in all_annotators[1:] for s, _ in aligned[a] if s is not None)
+        if unused:
+            report.not_entities[REASON_OTHER_LAYER] += unused
         docs.append(build(all_annotators, ents))
     elif policy == "union":
         per_layer = [resolve_overlaps(masked(a), REASON_OVERLAP) for a in all_annotators]
