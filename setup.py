@@ -26,10 +26,14 @@ setup(
         "transformers": ["spacy-transformers>=1.4,<1.5"],
     },
     entry_points={
-        "spacy_factories": [],
+        "spacy_factories": [
+            "anonymizer = legal_anon.anonymizer:make_anonymizer",
+        ],
         "spacy_architectures": [],
         "spacy_scorers": [],
         "spacy_misc": [],
-        "console_scripts": [],
+        "console_scripts": [
+            "legal-anon = legal_anon.cli:main",
+        ],
     },
 )
