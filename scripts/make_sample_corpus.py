@@ -200,7 +200,9 @@ def generate_document(rng: random.Random, doc_id: str) -> Tuple[str, List[Mentio
             b.add(f" and was shared with {rng.choice(NUMBER_WORDS)} other detainees.")
         elif ev == "witness":
             rel = rng.choice(RELATIONS)
-            wname = f"{rng.choice(firsts)} {last if rel in ('wife', 'brother', 'mother', 'son', 'sister') else rng.choice(lasts)}"
+            # a relative shares the surname, never the full name, of the applicant
+            wfirst = rng.choice([f for f in firsts if f != first])
+            wname = f"{wfirst} {last if rel in ('wife', 'brother', 'mother', 'son', 'sister') else rng.choice(lasts)}"
             b.add("The applicant’s ")
             b.add(rel)
             b.add(", ")
