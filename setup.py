@@ -27,11 +27,19 @@ setup(
     },
     entry_points={
         "spacy_factories": [
+            "bilstm_crf_ner = legal_anon.crf_ner:make_bilstm_crf_ner",
             "anonymizer = legal_anon.anonymizer:make_anonymizer",
         ],
-        "spacy_architectures": [],
-        "spacy_scorers": [],
-        "spacy_misc": [],
+        "spacy_architectures": [
+            "legal_anon.CharCNNBiLSTMCRF.v1 = legal_anon.bilstm_crf:build_char_cnn_bilstm_crf",
+            "legal_anon.TransformerModel.v1 = legal_anon.transformer_models:transformer_model_v1",
+        ],
+        "spacy_scorers": [
+            "legal_anon.seqeval_ner_scorer.v1 = legal_anon.seqeval_scorer:make_seqeval_ner_scorer",
+        ],
+        "spacy_misc": [
+            "legal_anon.encoder_name.v1 = legal_anon.transformer_models:encoder_name_v1",
+        ],
         "console_scripts": [
             "legal-anon = legal_anon.cli:main",
         ],

@@ -1,0 +1,505 @@
+"""Char-CNN + BiLSTM + CRF sequence labeller (Lample et al. 2016; Ma & Hovy 2016) as a thinc Model.
+
+The registered architecture ``legal_anon.CharCNNBiLSTMCRF.v1`` maps a batch of Docs to
+BIOES tag ids (prediction) or to the CRF negative log-likelihood (training). PyTorch runs
+inside through thinc's ``PyTorchWrapper_v2``, so the weights are optimised by the thinc
+optimizer from ``[training.optimizer]`` and serialised as a torch ``state_dict`` (no
+pickled code).
+
+Data flow, with no per-token Python loop in the hot path:
+
+* Docs are cut into segments: sentences where ``doc.has_annotation("SENT_START")``,
+  otherwise windows of ``window`` tokens; sentences longer than ``window`` are split too.
+  Segments are sorted by length and grouped into sub-batches of at most
+  ``max_batch_tokens`` padded tokens, so memory is bounded for 4,000-word documents.
+* Token features come from the distinct ORTH ids of the batch (``np.unique``) and a
+  per-word cache: the row in the word-embedding table (pretrained vectors looked up by
+  ``LOWER`` or ``ORTH``; out-of-vocabulary words share one trained row), a casing class,
+  and the code points of the characters (case kept). The char CNN runs once per distinct
+  word of the sub-batch and is gathered back to the tokens.
+* Word embeddings are initialised from ``vocab.vectors`` (the ``[initialize] vectors``
+  table) and fine-tuned. Without vectors a hashed, randomly initialised table is used.
+* The CRF is pytorch-crf's; transitions that BIOES forbids (``O -> I-X``, ``B-X -> O``,
+  ``B-X -> I-Y``, start ``-> I/E``, ``B/I ->`` end, ...) are pinned to -10000 before
+  every forward pass, so neither the likelihood nor Viterbi can use them.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from spacy.strings import hash_string
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2
+from torch import nn
+from torchcrf import CRF
+
+IMPOSSIBLE = -10000.0
+N_CASE_CLASSES = 8  # pad, lower, UPPER, Title, mixed, digits, has-digit, other
+
+
+# --------------------------------------------------------------------------- tag scheme
+
+
+def bioes_tags(labels: Sequence[str]) -> List[str]:
+    """Tag inventory for entity labels: 'O' first, then B/I/E/S for each label in order."""
+    tags = ["O"]
+    for label in labels:
+        tags.extend(f"{p}-{label}" for p in "BIES")
+    return tags
+
+
+def allowed_transitions(tags: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boolean (start[K], trans[K, K], end[K]) of what BIOES allows."""
+    parsed = [(t, None) if t == "O" else (t[0], t[2:]) for t in tags]
+    n = len(tags)
+    start = np.zeros(n, dtype=bool)
+    end = np.zeros(n, dtype=bool)
+    trans = np.zeros((n, n), dtype=bool)
+    for j, (pj, lj) in enumerate(parsed):
+        start[j] = pj in ("O", "B", "S")
+        end[j] = pj in ("O", "E", "S")
+        for i, (pi, li) in enumerate(parsed):
+            if pi in ("O", "E", "S"):
+                trans[i, j] = pj in ("O", "B", "S")
+            else:  # B or I: must continue the same entity
+                trans[i, j] = pj in ("I", "E") and lj == li
+    return start, trans, end
+
+
+def is_valid_bioes(tag_seq: Sequence[str]) -> bool:
+    """True if the tag sequence is a well-formed BIOES sequence."""
+    if not tag_seq:
+        return True
+    full = bioes_tags(sorted({t[2:] for t in tag_seq if t != "O"}))
+    start, trans, end = allowed_transitions(full)
+    ids = [full.index(t) for t in tag_seq]
+    if not start[ids[0]] or not end[ids[-1]]:
+        return False
+    return all(trans[a, b] for a, b in zip(ids, ids[1:]))
+
+
+# --------------------------------------------------------------------------- torch module
+
+
+class CharCNN(nn.Module):
+    def __init__(self, n_chars: int, width: int, n_filters: int, kernel: int, dropout: float):
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, width, padding_idx=0)
+        bound = (3.0 / width) ** 0.5
+        nn.init.uniform_(self.embed.weight, -bound, bound)
+        with torch.no_grad():
+            self.embed.weight[0].zero_()
+        self.dropout = nn.Dropout(dropout)
+        self.conv = nn.Conv1d(width, n_filters, kernel, padding=kernel // 2)
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        # chars: [U, L] code ids, 0 = padding. Returns [U, n_filters].
+        x = self.dropout(self.embed(chars)).transpose(1, 2)  # [U, W, L]
+        h = self.conv(x)  # [U, F, L]
+        pad = (chars == 0).unsqueeze(1)
+        h = h.masked_fill(pad, -1e4)
+        return h.max(dim=2).values
+
+
+class TorchCharCNNBiLSTMCRF(nn.Module):
+    def __init__(
+        self,
+        n_word_rows: int,
+        word_width: int,
+        n_char_rows: int,
+        char_width: int,
+        char_filters: int,
+        char_kernel: int,
+        case_width: int,
+        hidden_width: int,
+        depth: int,
+        dropout: float,
+        tags: Sequence[str],
+    ):
+        super().__init__()
+        self.word_embed = nn.Embedding(n_word_rows, word_width)
+        bound = (3.0 / word_width) ** 0.5
+        nn.init.uniform_(self.word_embed.weight, -bound, bound)
+        self.char_cnn = CharCNN(n_char_rows, char_width, char_filters, char_kernel, dropout)
+        self.case_embed = nn.Embedding(N_CASE_CLASSES, case_width) if case_width > 0 else None
+        in_width = word_width + char_filters + max(case_width, 0)
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(
+            in_width, hidden_width, num_layers=depth, batch_first=True, bidirectional=True,
+            dropout=dropout if depth > 1 else 0.0,
+        )
+        self.output = nn.Linear(2 * hidden_width, len(tags))
+        self.crf = CRF(len(tags), batch_first=True)
+        start, trans, end = allowed_transitions(tags)
+        self.register_buffer("bad_start", torch.from_numpy(~start), persistent=False)
+        self.register_buffer("bad_trans", torch.from_numpy(~trans), persistent=False)
+        self.register_buffer("bad_end", torch.from_numpy(~end), persistent=False)
+        self.constrain()
+
+    @torch.no_grad()
+    def constrain(self) -> None:
+        """Pin transitions that BIOES forbids to a large negative score."""
+        self.crf.start_transitions.masked_fill_(self.bad_start, IMPOSSIBLE)
+        self.crf.transitions.masked_fill_(self.bad_trans, IMPOSSIBLE)
+        self.crf.end_transitions.masked_fill_(self.bad_end, IMPOSSIBLE)
+
+    def emissions(self, word_rows, case_ids, chars, token_index, lengths) -> torch.Tensor:
+        # Per distinct word: [U, D]; then gathered to the padded tokens [B, T, D].
+        feats = [self.word_embed(word_rows), self.char_cnn(chars)]
+        if self.case_embed is not None:
+            feats.append(self.case_embed(case_ids))
+        per_word = torch.cat(feats, dim=1)
+        x = self.dropout(per_word[token_index])
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return self.output(self.dropout(out))
+
+    def forward(self, word_rows, case_ids, chars, token_index, lengths, mask, gold=None, norm=1.0):
+        self.constrain()
+        scores = self.emissions(word_rows, case_ids, chars, token_index, lengths)
+        if gold is not None:
+            llh = self.crf(scores, gold, mask=mask, reduction="sum")
+            return -llh / norm
+        return self.viterbi(scores, mask)
+
+    def viterbi(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Batched Viterbi decoding with the (constrained) CRF parameters: [B, T] tag ids."""
+        crf = self.crf
+        B, T, K = scores.shape
+        score = crf.start_transitions + scores[:, 0]
+        history = []
+        trans = crf.transitions.unsqueeze(0)
+        for t in range(1, T):
+            nxt, idx = (score.unsqueeze(2) + trans).max(dim=1)
+            nxt = nxt + scores[:, t]
+            score = torch.where(mask[:, t].unsqueeze(1), nxt, score)
+            history.append(idx)
+        score = score + crf.end_transitions
+        last = score.argmax(dim=1)
+        lengths = mask.long().sum(dim=1)
+        out = torch.zeros((B, T), dtype=torch.long, device=scores.device)
+        cur = last
+        for t in range(T - 1, -1, -1):
+            cur = torch.where(lengths - 1 == t, last, cur)
+            out[:, t] = cur
+            if t > 0:
+                prev = history[t - 1].gather(1, cur.unsqueeze(1)).squeeze(1)
+                cur = torch.where(lengths - 1 >= t, prev, cur)
+        return out
+
+
+# --------------------------------------------------------------------------- featurisation
+
+
+def _case_class(word: str) -> int:
+    if not word:
+        return 7
+    if word.isdigit():
+        return 5
+    if word.islower():
+        return 1
+    if word.isupper():
+        return 2
+    if word[0].isupper() and word[1:].islower():
+        return 3
+    if any(c.isdigit() for c in word):
+        return 6
+    if any(c.isalpha() for c in word):
+        return 4
+    return 7
+
+
+class Featurizer:
+    """Per-word features, cached by ORTH id; rebuilt when the vectors table changes."""
+
+    def __init__(self, max_word_length: int, n_char_rows: int, lowercase: bool, hash_rows: int):
+        self.L = max_word_length
+        self.n_char_rows = n_char_rows
+        self.lowercase = lowercase
+        self.hash_rows = hash_rows
+        self.reset()
+
+    def reset(self) -> None:
+        self.key: Any = None
+        self.index: Dict[int, int] = {}
+        self.rows = np.zeros((0,), dtype=np.int64)
+        self.case = np.zeros((0,), dtype=np.int64)
+        self.chars = np.zeros((0, self.L), dtype=np.int64)
+
+    def n_word_rows(self, vocab) -> int:
+        n = vocab.vectors.shape[0] if vocab.vectors.shape[1] else 0
+        return n + 1 if n else self.hash_rows
+
+    def _check(self, vocab) -> None:
+        key = (id(vocab), id(vocab.vectors), vocab.vectors.shape)
+        if key != self.key:
+            self.reset()
+            self.key = key
+
+    def _add(self, vocab, orths: np.ndarray) -> None:
+        strings = vocab.strings
+        vectors = vocab.vectors
+        n_vec = vectors.shape[0] if vectors.shape[1] else 0
+        key2row = vectors.key2row if n_vec else None
+        words = [strings[int(o)] for o in orths]
+        rows = np.empty(len(words), dtype=np.int64)
+        case = np.empty(len(words), dtype=np.int64)
+        chars = np.zeros((len(words), self.L), dtype=np.int64)
+        for i, w in enumerate(words):
+            lw = w.lower() if self.lowercase else w
+            if n_vec:
+                r = key2row.get(hash_string(lw), -1)
+                rows[i] = r if r >= 0 else n_vec
+            else:
+                rows[i] = hash_string(lw) % self.hash_rows
+            case[i] = _case_class(w)
+            cps = np.frombuffer(w[: self.L].encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+            cps = np.where(cps < self.n_char_rows - 1, cps + 1, cps % (self.n_char_rows - 1) + 1)
+            chars[i, : len(cps)] = cps
+        start = self.rows.shape[0]
+        for i, o in enumerate(orths):
+            self.index[int(o)] = start + i
+        self.rows = np.concatenate([self.rows, rows])
+        self.case = np.concatenate([self.case, case])
+        self.chars = np.concatenate([self.chars, chars])
+
+    def lookup(self, vocab, orths: np.ndarray) -> np.ndarray:
+        """Cache positions for distinct ORTH ids (adding unseen words)."""
+        self._check(vocab)
+        index = self.index
+        pos = np.fromiter((index.get(int(o), -1) for o in orths), dtype=np.int64, count=len(orths))
+        missing = pos < 0
+        if missing.any():
+            self._add(vocab, orths[missing])
+            pos[missing] = [index[int(o)] for o in orths[missing]]
+        return pos
+
+
+_SENT_END = (".", "!", "?")
+
+
+def _segments(doc: Doc, window: int) -> np.ndarray:
+    """(start, end) token offsets of sentences, each at most `window` tokens long.
+
+    Sentences come from the doc's sentence starts when it has them (a parser/senter ran
+    or the doc was built with sent_starts), otherwise a token "." "!" or "?" ends one (the
+    same rule in training and prediction, vectorised over ORTH ids); longer stretches are
+    cut into windows of `window` tokens."""
+    n = len(doc)
+    if n == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    if doc.has_annotation("SENT_START"):
+        starts = np.flatnonzero(doc.to_array("SENT_START").astype(np.int64) == 1)
+    else:
+        orth = doc.to_array("ORTH").astype(np.uint64)
+        ends_at = np.isin(orth, np.asarray([hash_string(p) for p in _SENT_END], dtype=np.uint64))
+        starts = np.flatnonzero(ends_at[:-1]) + 1
+    if starts.size == 0 or starts[0] != 0:
+        starts = np.concatenate([[0], starts]).astype(np.int64)
+    ends = np.concatenate([starts[1:], [n]])
+    lens = ends - starts
+    if (lens <= window).all():
+        return np.stack([starts, ends], axis=1).astype(np.int64)
+    out = []
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        for w in range(s, e, window):
+            out.append((w, min(w + window, e)))
+    return np.asarray(out, dtype=np.int64)
+
+
+def _group(lengths: np.ndarray, max_batch_tokens: int) -> List[np.ndarray]:
+    """Sort segments by length; greedy sub-batches with at most max_batch_tokens padded tokens."""
+    order = np.argsort(lengths, kind="stable")
+    groups: List[np.ndarray] = []
+    cur: List[int] = []
+    for i in order.tolist():
+        if cur and (len(cur) + 1) * lengths[i] > max_batch_tokens:
+            groups.append(np.asarray(cur, dtype=np.int64))
+            cur = []
+        cur.append(i)
+    if cur:
+        groups.append(np.asarray(cur, dtype=np.int64))
+    return groups
+
+
+# --------------------------------------------------------------------------- thinc model
+
+
+@registry.architectures("legal_anon.CharCNNBiLSTMCRF.v1")
+def build_char_cnn_bilstm_crf(
+    char_width: int,
+    char_filters: int,
+    char_kernel: int,
+    max_word_length: int,
+    n_char_rows: int,
+    case_width: int,
+    lowercase_vectors: bool,
+    hash_rows: int,
+    word_width: int,
+    hidden_width: int,
+    depth: int,
+    dropout: float,
+    window: int,
+    max_batch_tokens: int,
+    torch_threads: int,
+) -> Model:
+    """Char-CNN + BiLSTM + CRF tagger. Input: (docs, gold) where gold is None (predict:
+    returns one int array of BIOES tag ids per doc) or one tag-id array per doc (training:
+    returns the summed CRF negative log-likelihood divided by the number of segments).
+    The PyTorch layer is built in ``initialize``/``build_torch`` once the tag set and the
+    vectors table are known. torch_threads > 0 calls torch.set_num_threads (on a small,
+    shared CPU 1 thread is several times faster than oversubscribed OpenMP threads)."""
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
+    featurizer = Featurizer(max_word_length, n_char_rows, lowercase_vectors, hash_rows)
+    return Model(
+        "char_cnn_bilstm_crf",
+        partial(_forward, featurizer=featurizer),
+        init=partial(_init, featurizer=featurizer),
+        attrs={
+            "hp": {
+                "char_width": char_width,
+                "char_filters": char_filters,
+                "char_kernel": char_kernel,
+                "n_char_rows": n_char_rows,
+                "case_width": case_width,
+                "word_width": word_width,
+                "hidden_width": hidden_width,
+                "depth": depth,
+                "dropout": dropout,
+            },
+            "window": window,
+            "max_batch_tokens": max_batch_tokens,
+            "tags": None,
+        },
+        dims={"nO": None},
+    )
+
+
+def n_word_rows_for(model: Model, vocab) -> int:
+    return _featurizer(model).n_word_rows(vocab)
+
+
+def _featurizer(model: Model) -> Featurizer:
+    return model._func.keywords["featurizer"]  # type: ignore[attr-defined]
+
+
+def build_torch(model: Model, tags: Sequence[str], n_word_rows: int, word_width: Optional[int] = None) -> None:
+    """Create (or replace) the wrapped PyTorch layer for the given tag inventory."""
+    hp = dict(model.attrs["hp"])
+    if word_width is not None:
+        hp["word_width"] = word_width
+    module = TorchCharCNNBiLSTMCRF(n_word_rows=n_word_rows, tags=list(tags), **{
+        "word_width": hp["word_width"], "n_char_rows": hp["n_char_rows"], "char_width": hp["char_width"],
+        "char_filters": hp["char_filters"], "char_kernel": hp["char_kernel"], "case_width": hp["case_width"],
+        "hidden_width": hp["hidden_width"], "depth": hp["depth"], "dropout": hp["dropout"],
+    })
+    wrapped = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    model._layers[:] = [wrapped]
+    model.attrs["tags"] = list(tags)
+    model.attrs["word_width"] = hp["word_width"]
+    model.set_dim("nO", len(tags), force=True)
+
+
+def _init(model: Model, X: Optional[Any] = None, Y: Optional[Any] = None, *, featurizer: Featurizer) -> None:
+    """X: a sample of docs (for the vocab). The tag set must be in attrs["tags"]."""
+    tags = model.attrs["tags"]
+    if tags is None:
+        raise ValueError("char_cnn_bilstm_crf: set model.attrs['tags'] before initialize")
+    docs = X[0] if isinstance(X, tuple) else X
+    vocab = docs[0].vocab if docs else None
+    vectors = vocab.vectors if vocab is not None and vocab.vectors.shape[0] and vocab.vectors.shape[1] else None
+    featurizer.reset()
+    n_rows = featurizer.n_word_rows(vocab) if vocab is not None else featurizer.hash_rows
+    width = vectors.shape[1] if vectors is not None else model.attrs["hp"]["word_width"]
+    build_torch(model, tags, n_rows, word_width=width)
+    if vectors is not None:
+        module = model.layers[0].shims[0]._model
+        with torch.no_grad():
+            module.word_embed.weight[: vectors.shape[0]] = torch.from_numpy(np.asarray(model.ops.to_numpy(vectors.data), dtype=np.float32))
+
+
+def _convert_inputs(model: Model, X: Dict[str, Any], is_train: bool):
+    device = model.shims[0].device
+    kwargs = {}
+    for k, v in X.items():
+        kwargs[k] = torch.from_numpy(v).to(device) if isinstance(v, np.ndarray) else v
+    return ArgsKwargs(args=(), kwargs=kwargs), lambda d: None
+
+
+def _convert_outputs(model: Model, X_Y: Tuple[Any, torch.Tensor], is_train: bool):
+    _, Ytorch = X_Y
+    Y = Ytorch.detach().cpu().numpy()
+
+    def backprop(dY: Any) -> ArgsKwargs:
+        return ArgsKwargs(args=((Ytorch,),), kwargs={"grad_tensors": (torch.ones_like(Ytorch),)})
+
+    return Y, backprop
+
+
+def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_train: bool, *, featurizer: Featurizer):
+    docs, gold = X
+    pt = model.layers[0]
+    window = model.attrs["window"]
+    lengths_doc = np.asarray([len(d) for d in docs], dtype=np.int64)
+    n_tokens = int(lengths_doc.sum())
+    empty_out = [np.zeros((n,), dtype=np.int64) for n in lengths_doc.tolist()]
+    if n_tokens == 0:
+        if gold is not None:
+            return 0.0, lambda d: None
+        return empty_out, lambda d: None
+    vocab = docs[0].vocab
+    offsets = np.concatenate([[0], np.cumsum(lengths_doc)[:-1]])
+    orth = np.concatenate([d.to_array("ORTH").astype(np.uint64) for d in docs if len(d)])
+    segs = [(_segments(d, window) + off) for d, off in zip(docs, offsets) if len(d)]
+    seg = np.concatenate(segs)  # flat [start, end)
+    seg_len = seg[:, 1] - seg[:, 0]
+    gold_flat = np.concatenate([g for g, d in zip(gold, docs) if len(d)]).astype(np.int64) if gold is not None else None
+    norm = float(len(seg))
+    groups = _group(seg_len, model.attrs["max_batch_tokens"])
+    pred_flat = np.zeros((n_tokens,), dtype=np.int64)
+    total = 0.0
+    backprops = []
+    for g in groups:
+        starts = seg[g, 0]
+        lens = seg_len[g]
+        T = int(lens.max())
+        ar = np.arange(T, dtype=np.int64)
+        mask = ar[None, :] < lens[:, None]
+        flat_idx = np.where(mask, starts[:, None] + ar[None, :], 0)
+        tok_orth = orth[flat_idx.ravel()]
+        uniq, inv = np.unique(tok_orth, return_inverse=True)
+        pos = featurizer.lookup(vocab, uniq)
+        chars = featurizer.chars[pos]
+        inputs = {
+            "word_rows": featurizer.rows[pos],
+            "case_ids": featurizer.case[pos],
+            "chars": chars[:, : max(1, int((chars > 0).sum(1).max()))],
+            "token_index": inv.reshape(flat_idx.shape).astype(np.int64),
+            "lengths": lens.astype(np.int64),
+            "mask": mask,
+        }
+        if gold_flat is not None:
+            inputs["gold"] = np.where(mask, gold_flat[flat_idx], 0)
+            inputs["norm"] = norm
+            loss, bp = pt(inputs, is_train)
+            total += float(loss)
+            backprops.append(bp)
+        else:
+            tags, _ = pt(inputs, False)
+            pred_flat[flat_idx[mask]] = tags[mask]
+    if gold_flat is not None:
+
+        def backprop_loss(d_loss: Any) -> None:
+            for bp in backprops:
+                bp(d_loss)
+            return None
+
+        return total, backprop_loss
+    out = [pred_flat[o : o + n] for o, n in zip(offsets.tolist(), lengths_doc.tolist())]
+    return out, lambda d: None

@@ -1,0 +1,226 @@
+"""``bilstm_crf_ner``: a TrainablePipe that tags entities with a Char-CNN + BiLSTM + CRF model.
+
+Follows spaCy's tagger/ner conventions: labels come from ``initialize`` (the entity
+labels of the training examples, or an explicit ``labels`` list from ``[initialize.components]``),
+are kept in ``cfg`` and serialised as JSON next to the thinc model bytes (torch
+``state_dict``). ``predict`` returns BIOES tag ids per doc; ``set_annotations`` writes
+``doc.ents``. Empty docs pass through predict and update.
+"""
+
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+import srsly
+from spacy import util
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer
+
+from .bilstm_crf import bioes_tags, build_torch, n_word_rows_for
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "legal_anon.CharCNNBiLSTMCRF.v1"
+char_width = 30
+char_filters = 50
+char_kernel = 3
+max_word_length = 24
+n_char_rows = 512
+case_width = 4
+lowercase_vectors = true
+hash_rows = 20000
+word_width = 50
+hidden_width = 200
+depth = 1
+dropout = 0.5
+window = 128
+max_batch_tokens = 4096
+torch_threads = 1
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+
+@Language.factory(
+    "bilstm_crf_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    default_config={"model": DEFAULT_MODEL, "scorer": {"@scorers": "spacy.ner_scorer.v1"}},
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_bilstm_crf_ner(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> "BiLSTMCRFNer":
+    return BiLSTMCRFNer(nlp.vocab, model, name, scorer=scorer)
+
+
+class BiLSTMCRFNer(TrainablePipe):
+    def __init__(self, vocab: Vocab, model: Model, name: str = "bilstm_crf_ner", *, scorer: Optional[Callable] = None):
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {"labels": [], "n_word_rows": None, "word_width": None}
+
+    # ------------------------------------------------------------------ labels
+    @property
+    def labels(self) -> tuple:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.cfg["labels"])
+
+    @property
+    def tags(self) -> List[str]:
+        return bioes_tags(self.labels)
+
+    def add_label(self, label: str) -> int:
+        if not isinstance(label, str):
+            raise ValueError("label must be a string")
+        if label in self.cfg["labels"]:
+            return 0
+        if self.model.layers:
+            raise ValueError(f"{self.name}: cannot add label {label!r} to an initialized model")
+        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
+        return 1
+
+    # ------------------------------------------------------------------ init
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+    ) -> None:
+        validate_get_examples(get_examples, f"{self.name}.initialize")
+        if labels is not None:
+            for label in labels:
+                self.add_label(label)
+        else:
+            found = set()
+            for eg in get_examples():
+                found.update(ent.label_ for ent in eg.reference.ents)
+            for label in sorted(found):
+                self.add_label(label)
+        doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
+        self.model.attrs["tags"] = self.tags
+        self.model.initialize(X=(doc_sample, None))
+        self.cfg["n_word_rows"] = n_word_rows_for(self.model, self.vocab)
+        self.cfg["word_width"] = self.model.attrs["word_width"]
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, docs: Iterable[Doc]) -> List[np.ndarray]:
+        docs = list(docs)
+        if not docs or not any(len(d) for d in docs):
+            return [np.zeros((len(d),), dtype=np.int64) for d in docs]
+        return self.model.predict((docs, None))
+
+    def set_annotations(self, docs: Iterable[Doc], tag_ids: List[np.ndarray]) -> None:
+        tags = self.tags
+        n_labels = len(self.labels)
+        # tag id 0 = O; 1 + 4 * label + {0: B, 1: I, 2: E, 3: S}
+        for doc, ids in zip(docs, tag_ids):
+            ids = np.asarray(ids)
+            ents: List[Span] = []
+            if len(ids) and n_labels:
+                kind = np.where(ids > 0, (ids - 1) % 4, -1)
+                label = np.where(ids > 0, (ids - 1) // 4, -1)
+                starts = np.flatnonzero((kind == 0) | (kind == 3))
+                ends = np.flatnonzero((kind == 2) | (kind == 3)) + 1
+                # Viterbi is constrained to valid BIOES, so starts and ends pair up in order.
+                if len(starts) == len(ends) and (len(starts) == 0 or (ends > starts).all()):
+                    for s, e in zip(starts.tolist(), ends.tolist()):
+                        ents.append(Span(doc, s, e, label=self.labels[int(label[s])]))
+                else:  # defensive: decode with the shared tag decoder
+                    from .tags import tags_to_spans
+
+                    spans, _ = tags_to_spans([tags[i] for i in ids.tolist()], scheme="bioes")
+                    ents = [Span(doc, s, e, label=lab) for s, e, lab in spans]
+            doc.set_ents(ents, default="outside")
+
+    # ------------------------------------------------------------------ training
+    def _gold(self, examples: Sequence[Example]) -> List[np.ndarray]:
+        index = {t: i for i, t in enumerate(self.tags)}
+        gold = []
+        for eg in examples:
+            biluo = eg.get_aligned_ner()
+            ids = np.zeros((len(eg.predicted),), dtype=np.int64)
+            for i, t in enumerate(biluo):
+                if t and t not in ("O", "-"):
+                    p, lab = t.split("-", 1)
+                    ids[i] = index.get({"B": "B", "I": "I", "L": "E", "U": "S"}[p] + "-" + lab, 0)
+            gold.append(ids)
+        return gold
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, f"{self.name}.update")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        docs = [eg.predicted for eg in examples]
+        loss, backprop = self.model.begin_update((docs, self._gold(examples)))
+        backprop(np.ones((1,), dtype=np.float32))
+        if sgd not in (None, False):
+            self.finish_update(sgd)
+        losses[self.name] += float(loss)
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: Any):
+        raise NotImplementedError(f"{self.name}: the CRF loss is computed inside the model (see update)")
+
+    # ------------------------------------------------------------------ serialization
+    def _build_from_cfg(self) -> None:
+        if self.cfg.get("n_word_rows") is None:
+            return
+        build_torch(self.model, self.tags, self.cfg["n_word_rows"], word_width=self.cfg["word_width"])
+
+    def to_bytes(self, *, exclude=tuple()):
+        serialize = {
+            "cfg": lambda: srsly.json_dumps(self.cfg),
+            "model": lambda: self.model.to_bytes(),
+        }
+        return util.to_bytes(serialize, exclude)
+
+    def from_bytes(self, bytes_data, *, exclude=tuple()):
+        def load_model(b):
+            self._build_from_cfg()
+            self.model.from_bytes(b)
+
+        deserialize = {
+            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "model": load_model,
+        }
+        util.from_bytes(bytes_data, deserialize, exclude)
+        return self
+
+    def to_disk(self, path, *, exclude=tuple()):
+        serialize = {
+            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "model": lambda p: self.model.to_disk(p),
+        }
+        util.to_disk(path, serialize, exclude)
+
+    def from_disk(self, path, *, exclude=tuple()):
+        def load_model(p):
+            self._build_from_cfg()
+            with Path(p).open("rb") as f:
+                self.model.from_bytes(f.read())
+
+        deserialize = {
+            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
+            "model": load_model,
+        }
+        util.from_disk(path, deserialize, exclude)
+        return self

@@ -1,0 +1,574 @@
+"""The Text Anonymization Benchmark's privacy measures, as pure functions.
+
+Definitions follow Pilán et al. (2022), "The Text Anonymization Benchmark (TAB)",
+Computational Linguistics 48(4), and the public evaluation script
+(NorskRegnesentral/text-anonymization-benchmark, ``evaluation.py``). This is an
+independent implementation of those definitions; where the upstream script has a
+quirk, it is followed (so that figures are comparable with published ones) and noted.
+
+Gold standard: a TAB JSON file (all annotators). An *entity* is the set of mentions
+sharing one ``entity_id`` within one annotator's layer. A mention *needs masking* when
+its identifier_type is DIRECT or QUASI. An entity needs masking when any of its mentions
+does; it is a direct identifier when its first mention (file order) is DIRECT (the
+upstream rule; the TAB splits have no entity whose first mention is QUASI/NO_MASK and a
+later one DIRECT), otherwise a quasi identifier.
+
+System output: masked character spans per document, TAB's format
+``{doc_id: [[start, end], ...]}``. Overlapping spans are merged before scoring (upstream
+would count a token covered by two overlapping spans twice in precision); the writer
+below never emits overlaps, so on our own output both agree.
+
+Measures (micro-averaged over annotators: each annotator's entities / mentions are
+counted separately; a document missing from the system output counts as nothing
+masked, whereas upstream silently skips it):
+
+* A mention is *masked* when every character of it is inside a masked span, forgiving
+  characters of ``FORGIVEN_WORDS`` (titles such as Mr/Mrs, articles, prepositions,
+  "'s") and ``FORGIVEN_PUNCTUATION`` (punctuation and spaces) found inside the mention.
+* ``ER_di`` / ``ER_qi``: entity-level recall of direct / quasi identifiers. An entity is
+  protected only if ALL its mentions that need masking are masked (NO_MASK mentions of
+  the entity are excused).
+* Token-level recall (overall, and per entity type): the mentions of every entity that
+  needs masking are split into word tokens (``\\w+``); a token counts as masked by the
+  mention rule above applied to the token. Mention-level recall: the same over whole
+  mentions. Upstream quirk kept: these iterate over *all* mentions of an entity that
+  needs masking, including NO_MASK mentions of an entity whose other mentions need
+  masking (``only_mentions_to_mask=True`` restricts them to DIRECT/QUASI mentions).
+* Precision: the system's masked spans are split into word tokens (or kept whole at
+  mention level); each token earns credit from each annotator who masked it (a
+  DIRECT/QUASI mention of that annotator covers the whole token) out of the number of
+  annotators of the document (those with at least one annotated mention), each token
+  weighted by a token weighting: uniform (weight 1) or masked-LM information content
+  (``-log p`` of the token under a BERT-style masked language model with all masked
+  spans replaced by ``[MASK]``; the minimum probability over a token's word pieces).
+
+Ratios are ``None`` when their denominator is 0 (upstream prints 0.0); the numerator and
+denominator are always reported alongside.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+Span = Tuple[int, int]
+SystemOutput = Mapping[str, Sequence[Sequence[int]]]
+
+MASKED_IDENTIFIER_TYPES = ("DIRECT", "QUASI")
+# Words and characters inside a gold mention that may stay unmasked without the mention
+# counting as unmasked (they carry little identifying content, and annotators disagree
+# on whether spans include them). Same list as the TAB evaluation script.
+FORGIVEN_WORDS = (
+    "mr", "mrs", "ms", "and", "or", "from", "until", "to", "about", "after", "as", "at",
+    "before", "between", "by", "during", "for", "in", "into", "of", "on", "over", "since",
+    "with", "the", "a", "an", "no", "nr", "’s", "'s",
+)
+FORGIVEN_PUNCTUATION = ",.-;:/&()[]–'\" ’“”"
+_FORGIVEN_RE = re.compile(
+    "|".join(
+        [r"\b%s\b" % re.escape(w) for w in FORGIVEN_WORDS]
+        + [re.escape(c) for c in FORGIVEN_PUNCTUATION]
+    ),
+    re.IGNORECASE,
+)
+_WORD_RE = re.compile(r"\w+")
+
+
+# --------------------------------------------------------------------------- gold data
+
+@dataclass
+class GoldEntity:
+    annotator: str
+    entity_id: str
+    entity_type: str
+    is_direct: bool
+    mentions: List[Span]
+    mention_needs_masking: List[bool]
+
+    @property
+    def needs_masking(self) -> bool:
+        return any(self.mention_needs_masking)
+
+    @property
+    def mentions_to_mask(self) -> List[Span]:
+        return [m for m, need in zip(self.mentions, self.mention_needs_masking) if need]
+
+
+@dataclass
+class GoldDocument:
+    doc_id: str
+    text: str
+    entities: List[GoldEntity]
+    _annotator_masks: Optional[Dict[str, List[Span]]] = field(default=None, repr=False)
+
+    @property
+    def annotators(self) -> List[str]:
+        """Annotators with at least one annotated mention (the precision denominator)."""
+        return sorted({e.annotator for e in self.entities})
+
+    def entities_to_mask(self, include_direct: bool = True, include_quasi: bool = True) -> List[GoldEntity]:
+        return [
+            e for e in self.entities
+            if e.needs_masking and ((e.is_direct and include_direct) or (not e.is_direct and include_quasi))
+        ]
+
+    def annotator_masks(self) -> Dict[str, List[Span]]:
+        """Per annotator, the spans of its mentions that need masking."""
+        if self._annotator_masks is None:
+            masks: Dict[str, List[Span]] = defaultdict(list)
+            for e in self.entities:
+                masks[e.annotator].extend(e.mentions_to_mask)
+            self._annotator_masks = dict(masks)
+        return self._annotator_masks
+
+    def annotators_masking(self, start: int, end: int) -> Set[str]:
+        """Annotators one of whose masked mentions covers all of [start, end)."""
+        return {
+            a for a, spans in self.annotator_masks().items()
+            if any(s <= start and end <= e for s, e in spans)
+        }
+
+
+def entities_from_mentions(annotator: str, mentions: Iterable[dict]) -> List[GoldEntity]:
+    """Group one annotator's mentions into entities by entity_id (file order kept)."""
+    entities: Dict[str, GoldEntity] = {}
+    for m in mentions:
+        need = m["identifier_type"] in MASKED_IDENTIFIER_TYPES
+        span = (int(m["start_offset"]), int(m["end_offset"]))
+        ent = entities.get(m["entity_id"])
+        if ent is None:
+            entities[m["entity_id"]] = GoldEntity(
+                annotator=annotator,
+                entity_id=m["entity_id"],
+                entity_type=m["entity_type"],
+                is_direct=m["identifier_type"] == "DIRECT",
+                mentions=[span],
+                mention_needs_masking=[need],
+            )
+        else:
+            ent.mentions.append(span)
+            ent.mention_needs_masking.append(need)
+    return list(entities.values())
+
+
+def gold_from_records(records: Iterable[dict]) -> Dict[str, GoldDocument]:
+    """TAB JSON records (a list of documents) -> {doc_id: GoldDocument}, validated."""
+    docs: Dict[str, GoldDocument] = {}
+    for rec in records:
+        for key in ("doc_id", "text", "annotations"):
+            if key not in rec:
+                raise ValueError(f"gold document without {key!r}: {str(rec)[:80]}")
+        doc_id, text = rec["doc_id"], rec["text"]
+        if doc_id in docs:
+            raise ValueError(f"duplicate doc_id {doc_id!r} in the gold standard")
+        entities: List[GoldEntity] = []
+        for annotator, layer in rec["annotations"].items():
+            mentions = layer.get("entity_mentions", [])
+            for m in mentions:
+                s, e = m["start_offset"], m["end_offset"]
+                if not (0 <= s < e <= len(text)):
+                    raise ValueError(f"{doc_id}/{annotator}: invalid offsets [{s}, {e})")
+                if m["identifier_type"] not in ("DIRECT", "QUASI", "NO_MASK"):
+                    raise ValueError(f"{doc_id}/{annotator}: identifier_type {m['identifier_type']!r}")
+            entities.extend(entities_from_mentions(annotator, mentions))
+        docs[doc_id] = GoldDocument(doc_id=doc_id, text=text, entities=entities)
+    return docs
+
+
+def load_gold(path: Union[str, Path]) -> Dict[str, GoldDocument]:
+    records = json.loads(Path(path).read_text(encoding="utf8"))
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: a TAB gold file is a JSON list of documents")
+    return gold_from_records(records)
+
+
+# ----------------------------------------------------------------- system output I/O
+
+def normalize_spans(spans: Iterable[Sequence[int]]) -> List[Span]:
+    """Sorted spans with overlapping ones merged; empty spans dropped.
+
+    Spans that merely touch ([0, 5] and [5, 9]) stay separate, as in the input."""
+    out: List[List[int]] = []
+    for s, e in sorted((int(s), int(e)) for s, e in spans):
+        if e <= s:
+            continue
+        if out and s < out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+def masked_spans_from_doc(doc, span_key: Optional[str] = None) -> List[Span]:
+    """Character spans a pipeline masks: ``doc.ents`` or ``doc.spans[span_key]``."""
+    spans = doc.spans[span_key] if span_key is not None else doc.ents
+    return normalize_spans((s.start_char, s.end_char) for s in spans)
+
+
+def to_tab_output(
+    spans_by_doc: Mapping[str, Iterable[Sequence[int]]], doc_ids: Optional[Iterable[str]] = None
+) -> Dict[str, List[List[int]]]:
+    """TAB's system-output structure: every doc_id (of ``doc_ids`` when given, in that
+    order) mapped to sorted, non-overlapping ``[start, end]`` pairs; ``[]`` when nothing
+    is masked. Raises on a doc_id not in ``doc_ids``."""
+    ids = list(doc_ids) if doc_ids is not None else list(spans_by_doc)
+    unknown = set(spans_by_doc) - set(ids)
+    if unknown:
+        raise ValueError(f"spans for doc_id(s) not in the document list: {sorted(unknown)[:5]}")
+    return {d: [[s, e] for s, e in normalize_spans(spans_by_doc.get(d, []))] for d in ids}
+
+
+def write_tab_output(
+    path: Union[str, Path],
+    spans_by_doc: Mapping[str, Iterable[Sequence[int]]],
+    doc_ids: Optional[Iterable[str]] = None,
+) -> Dict[str, List[List[int]]]:
+    """Write ``{doc_id: [[start, end], ...]}`` (see ``to_tab_output``) as JSON."""
+    out = to_tab_output(spans_by_doc, doc_ids)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, ensure_ascii=False) + "\n", encoding="utf8")
+    return out
+
+
+def parse_tab_output(data: Any, source: str = "system output") -> Dict[str, List[Span]]:
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected a JSON object mapping doc_id to a list of [start, end]")
+    out: Dict[str, List[Span]] = {}
+    for doc_id, spans in data.items():
+        if not isinstance(spans, list):
+            raise ValueError(f"{source}: spans of {doc_id!r} must be a list of [start, end] pairs")
+        pairs = []
+        for sp in spans:
+            if (not isinstance(sp, (list, tuple)) or len(sp) != 2
+                    or not all(isinstance(x, int) and not isinstance(x, bool) for x in sp)):
+                raise ValueError(f"{source}: {doc_id!r}: {sp!r} is not an integer [start, end] pair")
+            pairs.append((sp[0], sp[1]))
+        out[doc_id] = pairs
+    return out
+
+
+def read_tab_output(path: Union[str, Path]) -> Dict[str, List[Span]]:
+    """Read a TAB system-output file (structure checked; spans kept as written)."""
+    return parse_tab_output(json.loads(Path(path).read_text(encoding="utf8")), str(path))
+
+
+def validate_tab_output(output: SystemOutput, texts: Mapping[str, str]) -> List[str]:
+    """Problems with a system output against the documents' texts ([] when valid):
+    every doc_id present and no other, integer offsets within the text, start < end,
+    sorted, non-overlapping."""
+    problems = []
+    missing = [d for d in texts if d not in output]
+    extra = [d for d in output if d not in texts]
+    if missing:
+        problems.append(f"{len(missing)} doc_id(s) missing, e.g. {missing[:3]}")
+    if extra:
+        problems.append(f"{len(extra)} unknown doc_id(s), e.g. {extra[:3]}")
+    for doc_id, spans in output.items():
+        if doc_id not in texts:
+            continue
+        n = len(texts[doc_id])
+        prev_end = -1
+        prev = None
+        for sp in spans:
+            if len(sp) != 2 or not all(isinstance(x, int) for x in sp):
+                problems.append(f"{doc_id}: {sp!r} is not an integer pair")
+                continue
+            s, e = sp
+            if not 0 <= s < e <= n:
+                problems.append(f"{doc_id}: [{s}, {e}] outside the text (length {n}) or empty")
+            if prev is not None and (s, e) < prev:
+                problems.append(f"{doc_id}: [{s}, {e}] not sorted (after {list(prev)})")
+            elif s < prev_end:
+                problems.append(f"{doc_id}: [{s}, {e}] overlaps the previous span")
+            prev, prev_end = (s, e), max(prev_end, e)
+    return problems
+
+
+# ---------------------------------------------------------------------------- measures
+
+@dataclass
+class Ratio:
+    num: float
+    den: float
+
+    @property
+    def value(self) -> Optional[float]:
+        return self.num / self.den if self.den else None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"value": self.value, "num": self.num, "den": self.den}
+
+
+def _offsets(spans: Iterable[Span]) -> Set[int]:
+    return {i for s, e in spans for i in range(s, e)}
+
+
+def is_mention_masked(text: str, start: int, end: int, masked: Set[int]) -> bool:
+    """All characters of [start, end) masked, forgiving FORGIVEN_WORDS / punctuation
+    (matched inside the mention's own text)."""
+    uncovered = set(range(start, end)) - masked
+    if not uncovered:
+        return True
+    for m in _FORGIVEN_RE.finditer(text[start:end]):  # boundaries of the mention's own text
+        uncovered.difference_update(range(start + m.start(), start + m.end()))
+        if not uncovered:
+            return True
+    return not uncovered
+
+
+def word_tokens(text: str, start: int, end: int) -> List[Span]:
+    """Word tokens (``\\w+``) inside [start, end) of ``text``."""
+    return [(start + m.start(), start + m.end()) for m in _WORD_RE.finditer(text[start:end])]
+
+
+def entity_is_protected(doc: GoldDocument, entity: GoldEntity, masked: Set[int]) -> bool:
+    """Every mention of the entity that needs masking is masked."""
+    return all(is_mention_masked(doc.text, s, e, masked) for s, e in entity.mentions_to_mask)
+
+
+def _system_spans(gold: Mapping[str, GoldDocument], system: SystemOutput) -> Dict[str, List[Span]]:
+    unknown = [d for d in system if d not in gold]
+    if unknown:
+        raise ValueError(f"system output has doc_id(s) not in the gold standard: {unknown[:5]}")
+    return {d: normalize_spans(system.get(d, [])) for d in gold}
+
+
+def entity_recall(
+    gold: Mapping[str, GoldDocument], system: SystemOutput,
+    include_direct: bool = True, include_quasi: bool = True,
+) -> Ratio:
+    """Share of entities (per annotator) whose mentions needing masking are all masked."""
+    spans = _system_spans(gold, system)
+    num = den = 0
+    for doc_id, doc in gold.items():
+        masked = _offsets(spans[doc_id])
+        for ent in doc.entities_to_mask(include_direct, include_quasi):
+            den += 1
+            num += entity_is_protected(doc, ent, masked)
+    return Ratio(num, den)
+
+
+def er_di(gold: Mapping[str, GoldDocument], system: SystemOutput) -> Ratio:
+    """ER_di: entity-level recall on direct identifiers."""
+    return entity_recall(gold, system, include_direct=True, include_quasi=False)
+
+
+def er_qi(gold: Mapping[str, GoldDocument], system: SystemOutput) -> Ratio:
+    """ER_qi: entity-level recall on quasi identifiers."""
+    return entity_recall(gold, system, include_direct=False, include_quasi=True)
+
+
+def _recall_by_type(
+    gold: Mapping[str, GoldDocument], system: SystemOutput, token_level: bool,
+    include_direct: bool = True, include_quasi: bool = True, only_mentions_to_mask: bool = False,
+) -> Dict[str, Ratio]:
+    spans = _system_spans(gold, system)
+    by_type: Dict[str, Ratio] = {}
+    for doc_id, doc in gold.items():
+        masked = _offsets(spans[doc_id])
+        for ent in doc.entities_to_mask(include_direct, include_quasi):
+            r = by_type.setdefault(ent.entity_type, Ratio(0, 0))
+            mentions = ent.mentions_to_mask if only_mentions_to_mask else ent.mentions
+            units = (
+                [t for s, e in mentions for t in word_tokens(doc.text, s, e)] if token_level else mentions
+            )
+            for s, e in units:
+                r.den += 1
+                r.num += is_mention_masked(doc.text, s, e, masked)
+    return by_type
+
+
+def _total(ratios: Iterable[Ratio]) -> Ratio:
+    out = Ratio(0, 0)
+    for r in ratios:
+        out.num += r.num
+        out.den += r.den
+    return out
+
+
+def token_recall(gold, system, include_direct=True, include_quasi=True, only_mentions_to_mask=False) -> Ratio:
+    """Token-level recall over the mentions of all entities that need masking."""
+    return _total(_recall_by_type(gold, system, True, include_direct, include_quasi, only_mentions_to_mask).values())
+
+
+def token_recall_per_type(gold, system, only_mentions_to_mask=False) -> Dict[str, Ratio]:
+    """Token-level recall per entity type (direct and quasi identifiers)."""
+    return dict(sorted(_recall_by_type(gold, system, True, True, True, only_mentions_to_mask).items()))
+
+
+def mention_recall(gold, system, include_direct=True, include_quasi=True, only_mentions_to_mask=False) -> Ratio:
+    """Mention-level recall over the mentions of all entities that need masking."""
+    return _total(_recall_by_type(gold, system, False, include_direct, include_quasi, only_mentions_to_mask).values())
+
+
+# ----------------------------------------------------------------- token weighting
+
+TokenWeighting = Callable[[str, List[Span]], List[float]]
+
+
+def uniform_weighting(text: str, spans: List[Span]) -> List[float]:
+    """Every masked token weighs 1."""
+    return [1.0] * len(spans)
+
+
+def precision(
+    gold: Mapping[str, GoldDocument], system: SystemOutput,
+    weighting: TokenWeighting = uniform_weighting, token_level: bool = True,
+) -> Ratio:
+    """(Weighted) precision: each masked token (or span, token_level=False) earns the
+    number of annotators who masked all of it, out of the document's annotators."""
+    spans = _system_spans(gold, system)
+    num = den = 0.0
+    for doc_id, doc in gold.items():
+        units = (
+            [t for s, e in spans[doc_id] for t in word_tokens(doc.text, s, e)]
+            if token_level else list(spans[doc_id])
+        )
+        if not units:
+            continue
+        weights = weighting(doc.text, units)
+        n_annotators = len(doc.annotators)
+        for (s, e), w in zip(units, weights):
+            num += len(doc.annotators_masking(s, e)) * w
+            den += n_annotators * w
+    return Ratio(num, den)
+
+
+class MaskedLMWeighting:
+    """Information content of masked tokens under a masked language model.
+
+    All masked spans of a document are replaced by the mask token at once (and, as in
+    the TAB script, hidden from attention); the weight of a span is ``-log p`` where p is
+    the smallest probability the model gives to one of the span's original word pieces.
+    Spans without any word piece weigh 0. Long documents are cut into segments of about
+    ``max_segment_size`` word pieces (as upstream, 100)."""
+
+    def __init__(self, model, tokenizer, max_segment_size: int = 100, name: str = ""):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_segment_size = max_segment_size
+        self.name = name
+
+    def __call__(self, text: str, spans: List[Span]) -> List[float]:
+        import numpy as np
+        import torch
+
+        enc = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
+        ids = list(enc["input_ids"])
+        original = np.array(ids)
+        attention = list(enc["attention_mask"])
+        pieces_of: List[List[int]] = []
+        for s, e in spans:
+            pieces = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if b > a and a < e and s < b]
+            pieces_of.append(pieces)
+            for i in pieces:
+                ids[i] = self.tokenizer.mask_token_id
+                attention[i] = 0
+        n = len(ids)
+        n_seg = max(1, math.ceil(n / self.max_segment_size))
+        chunks = np.array_split(np.arange(n), n_seg)
+        width = max(len(c) for c in chunks)
+        input_ids = torch.zeros((n_seg, width), dtype=torch.long)
+        att = torch.zeros((n_seg, width), dtype=torch.long)
+        for k, c in enumerate(chunks):
+            input_ids[k, : len(c)] = torch.tensor([ids[i] for i in c])
+            att[k, : len(c)] = torch.tensor([attention[i] for i in c])
+        with torch.no_grad():
+            logits = self.model(input_ids=input_ids, attention_mask=att).logits
+        logits = torch.cat([logits[k, : len(c)] for k, c in enumerate(chunks)], dim=0)
+        probs = torch.softmax(logits.float(), dim=-1)[torch.arange(n), torch.tensor(original)].numpy()
+        return [float(-np.log(min(probs[i] for i in p))) if p else 0.0 for p in pieces_of]
+
+
+def _hf_cache_dir() -> Path:
+    try:
+        from huggingface_hub import constants
+
+        return Path(constants.HF_HUB_CACHE)
+    except Exception:  # pragma: no cover
+        home = os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface"))
+        return Path(os.environ.get("HF_HUB_CACHE", os.path.join(home, "hub")))
+
+
+def load_masked_lm_weighting(name_or_path: str = "bert-base-uncased", max_segment_size: int = 100):
+    """(MaskedLMWeighting, None) when a masked LM loads offline, else (None, reason).
+
+    Never falls back to a randomly initialised LM head: a checkpoint without
+    masked-LM weights (e.g. the sentence-transformers all-MiniLM-L6-v2 encoder) is
+    reported as unavailable."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if not Path(name_or_path).is_dir():
+        cache = _hf_cache_dir() / ("models--" + name_or_path.replace("/", "--"))
+        if not cache.is_dir():
+            return None, (f"masked language model {name_or_path!r} is not available offline "
+                          f"(not a local directory and not in the Hugging Face cache {cache.parent})")
+    try:
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+    except ImportError as e:  # pragma: no cover
+        return None, f"transformers is not installed ({e})"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
+    except Exception as e:
+        return None, (f"masked language model {name_or_path!r} is not available offline "
+                      f"(not a local directory and not in the Hugging Face cache): {type(e).__name__}")
+    if not getattr(tokenizer, "is_fast", False) or tokenizer.mask_token_id is None:
+        return None, f"{name_or_path!r}: needs a fast tokenizer with a mask token"
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model, info = AutoModelForMaskedLM.from_pretrained(
+            name_or_path, local_files_only=True, output_loading_info=True
+        )
+    except Exception as e:
+        return None, f"{name_or_path!r} cannot be loaded as a masked language model: {type(e).__name__}: {e}"
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    missing = [k for k in info.get("missing_keys", []) if "position_ids" not in k]
+    if missing:
+        return None, (f"{name_or_path!r} is not a masked language model: its checkpoint lacks the "
+                      f"masked-LM head ({len(missing)} missing weights, e.g. {missing[0]}); a randomly "
+                      f"initialised head would give meaningless weights, so none is computed")
+    return MaskedLMWeighting(model, tokenizer, max_segment_size, name=name_or_path), None
+
+
+# -------------------------------------------------------------------------- reports
+
+def tab_scores(
+    gold: Mapping[str, GoldDocument], system: SystemOutput,
+    mlm_weighting: Optional[TokenWeighting] = None, mlm_unavailable_reason: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Every TAB figure for one system output, JSON-ready (ratios with num/den)."""
+    report: Dict[str, Any] = {
+        "n_documents": len(gold),
+        "n_documents_with_masks": sum(1 for d in gold if system.get(d)),
+        "n_annotator_layers": sum(len(d.annotators) for d in gold.values()),
+        "ER_di": er_di(gold, system).to_dict(),
+        "ER_qi": er_qi(gold, system).to_dict(),
+        "token_recall": token_recall(gold, system).to_dict(),
+        "token_recall_per_type": {k: v.to_dict() for k, v in token_recall_per_type(gold, system).items()},
+        "mention_recall": mention_recall(gold, system).to_dict(),
+        "token_recall_direct": token_recall(gold, system, True, False).to_dict(),
+        "token_recall_quasi": token_recall(gold, system, False, True).to_dict(),
+        "uniform_token_precision": precision(gold, system, uniform_weighting, True).to_dict(),
+        "uniform_mention_precision": precision(gold, system, uniform_weighting, False).to_dict(),
+    }
+    if mlm_weighting is not None:
+        report["bert_weighted_precision"] = {
+            "available": True,
+            "model": getattr(mlm_weighting, "name", ""),
+            "token": precision(gold, system, mlm_weighting, True).to_dict(),
+            "mention": precision(gold, system, mlm_weighting, False).to_dict(),
+        }
+    else:
+        report["bert_weighted_precision"] = {
+            "available": False,
+            "reason": mlm_unavailable_reason or "no masked language model given",
+        }
+    return report

@@ -1,0 +1,256 @@
+"""Tests for the Char-CNN + BiLSTM + CRF component (bilstm_crf_ner)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spacy
+import torch
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+from thinc.api import Adam, fix_random_seed
+
+from legal_anon.bilstm_crf import (
+    allowed_transitions,
+    bioes_tags,
+    is_valid_bioes,
+    TorchCharCNNBiLSTMCRF,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "bilstm_crf.cfg"
+
+SMALL_MODEL = {
+    "@architectures": "legal_anon.CharCNNBiLSTMCRF.v1",
+    "char_width": 8,
+    "char_filters": 8,
+    "char_kernel": 3,
+    "max_word_length": 12,
+    "n_char_rows": 128,
+    "case_width": 2,
+    "lowercase_vectors": True,
+    "hash_rows": 500,
+    "word_width": 8,
+    "hidden_width": 8,
+    "depth": 1,
+    "dropout": 0.1,
+    "window": 6,
+    "max_batch_tokens": 20,
+    "torch_threads": 1,
+}
+
+SENTS = [
+    ("John Smith lives in Paris .", [(0, 2, "PER"), (4, 5, "LOC")]),
+    ("Mary works for Acme Corp in Berlin .", [(0, 1, "PER"), (3, 5, "ORG"), (6, 7, "LOC")]),
+    ("The court of Oslo ruled .", [(3, 4, "LOC")]),
+    ("Acme Corp hired Peter Jones .", [(0, 2, "ORG"), (3, 5, "PER")]),
+]
+
+
+def make_examples(nlp):
+    examples = []
+    for text, ents in SENTS:
+        words = text.split()
+        ref = Doc(nlp.vocab, words=words)
+        ref.ents = [Span(ref, s, e, label=l) for s, e, l in ents]
+        examples.append(Example(Doc(nlp.vocab, words=words), ref))
+    return examples
+
+
+@pytest.fixture(scope="module")
+def trained_nlp():
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_crf_ner", config={"model": SMALL_MODEL})
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.02)
+    for _ in range(60):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
+
+
+def test_labels_and_tags(trained_nlp):
+    pipe = trained_nlp.get_pipe("bilstm_crf_ner")
+    assert pipe.labels == ("LOC", "ORG", "PER")
+    assert pipe.tags[0] == "O" and len(pipe.tags) == 13
+
+
+def test_forward_backward_shapes():
+    tags = bioes_tags(["LOC", "PER"])
+    module = TorchCharCNNBiLSTMCRF(
+        n_word_rows=50, word_width=6, n_char_rows=64, char_width=5, char_filters=7, char_kernel=3,
+        case_width=2, hidden_width=4, depth=2, dropout=0.2, tags=tags,
+    )
+    U, B, T = 5, 3, 4
+    word_rows = torch.randint(0, 50, (U,))
+    case_ids = torch.randint(0, 8, (U,))
+    chars = torch.randint(1, 64, (U, 6))
+    token_index = torch.randint(0, U, (B, T))
+    lengths = torch.tensor([4, 2, 1])
+    mask = torch.arange(T)[None, :] < lengths[:, None]
+    em = module.emissions(word_rows, case_ids, chars, token_index, lengths)
+    assert em.shape == (B, T, len(tags))
+    gold = torch.zeros((B, T), dtype=torch.long)
+    loss = module(word_rows, case_ids, chars, token_index, lengths, mask, gold=gold)
+    assert loss.dim() == 0
+    loss.backward()
+    assert module.word_embed.weight.grad is not None
+    assert module.char_cnn.conv.weight.grad.shape == module.char_cnn.conv.weight.shape
+    module.eval()
+    with torch.no_grad():
+        pred = module(word_rows, case_ids, chars, token_index, lengths, mask)
+    assert pred.shape == (B, T)
+
+
+def test_viterbi_never_invalid_and_matches_crf_decode():
+    torch.manual_seed(0)
+    tags = bioes_tags(["A", "B", "C"])
+    module = TorchCharCNNBiLSTMCRF(
+        n_word_rows=10, word_width=4, n_char_rows=16, char_width=3, char_filters=3, char_kernel=3,
+        case_width=0, hidden_width=3, depth=1, dropout=0.0, tags=tags,
+    )
+    with torch.no_grad():  # random, unconstrained-looking parameters
+        for p in (module.crf.transitions, module.crf.start_transitions, module.crf.end_transitions):
+            p.normal_(0, 3)
+    module.constrain()
+    start, trans, end = allowed_transitions(tags)
+    assert not trans[0, tags.index("I-A")] and not trans[tags.index("B-A"), 0]
+    assert not trans[tags.index("B-A"), tags.index("I-B")] and not start[tags.index("E-A")]
+    B, T = 64, 9
+    scores = torch.randn(B, T, len(tags)) * 10
+    lengths = torch.randint(1, T + 1, (B,))
+    lengths[0] = T
+    mask = torch.arange(T)[None, :] < lengths[:, None]
+    out = module.viterbi(scores, mask)
+    reference = module.crf.decode(scores, mask=mask)
+    for b in range(B):
+        seq = out[b, : lengths[b]].tolist()
+        assert seq == reference[b]
+        assert is_valid_bioes([tags[i] for i in seq])
+    assert not is_valid_bioes(["O", "I-A"]) and not is_valid_bioes(["B-A", "O"])
+    assert is_valid_bioes(["B-A", "I-A", "E-A", "S-B", "O"])
+
+
+def test_learns_training_data(trained_nlp):
+    doc = trained_nlp("John Smith lives in Paris .")
+    assert [(e.text, e.label_) for e in doc.ents] == [("John Smith", "PER"), ("Paris", "LOC")]
+
+
+def test_predict_empty_and_one_token_docs(trained_nlp):
+    docs = list(trained_nlp.pipe(["", "Paris", "", "John Smith lives in Paris ."]))
+    assert len(docs[0]) == 0 and len(docs[1]) == 1
+    assert trained_nlp("").ents == ()
+    # update on empty and one-token docs
+    nlp = trained_nlp
+    empty = Example(Doc(nlp.vocab, words=[]), Doc(nlp.vocab, words=[]))
+    one_ref = Doc(nlp.vocab, words=["Paris"])
+    one_ref.ents = [Span(one_ref, 0, 1, label="LOC")]
+    one = Example(Doc(nlp.vocab, words=["Paris"]), one_ref)
+    losses = {}
+    nlp.update([empty], losses=losses)
+    nlp.update([empty, one], losses=losses)
+    assert np.isfinite(losses["bilstm_crf_ner"])
+
+
+def test_long_doc_windows(trained_nlp):
+    # no sentence starts: windows of 6 tokens, sub-batches of 20 padded tokens
+    words = ("Mary works for Acme Corp in Berlin .".split()) * 20
+    doc = trained_nlp(Doc(trained_nlp.vocab, words=words))
+    assert len(doc) == len(words)
+    for ent in doc.ents:
+        assert ent.label_ in ("PER", "ORG", "LOC")
+
+
+def test_save_load_new_process_identical(trained_nlp, tmp_path):
+    texts = [t for t, _ in SENTS] + ["Peter lives in Oslo", "x"]
+    trained_nlp.to_disk(tmp_path / "model")
+    here = [[(e.start, e.end, e.label_) for e in d.ents] for d in trained_nlp.pipe(texts)]
+    code = (
+        "import json, sys, spacy\n"
+        f"nlp = spacy.load({str(tmp_path / 'model')!r})\n"
+        f"texts = {texts!r}\n"
+        "print(json.dumps([[(e.start, e.end, e.label_) for e in d.ents] for d in nlp.pipe(texts)]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    there = json.loads(out.stdout.strip().splitlines()[-1])
+    assert there == [[list(x) for x in d] for d in here]
+    # from_bytes too
+    nlp2 = spacy.blank("en")
+    nlp2.add_pipe("bilstm_crf_ner", config={"model": SMALL_MODEL})
+    nlp2.from_bytes(trained_nlp.to_bytes())
+    assert [[(e.start, e.end, e.label_) for e in d.ents] for d in nlp2.pipe(texts)] == here
+
+
+def test_vectors_initialise_embeddings():
+    from spacy.vectors import Vectors
+
+    nlp = spacy.blank("en")
+    data = np.arange(3 * 8, dtype=np.float32).reshape(3, 8)
+    nlp.vocab.vectors = Vectors(data=data, keys=[nlp.vocab.strings.add(w) for w in ("john", "paris", "acme")])
+    pipe = nlp.add_pipe("bilstm_crf_ner", config={"model": SMALL_MODEL})
+    nlp.initialize(lambda: make_examples(nlp))
+    module = pipe.model.layers[0].shims[0]._model
+    assert module.word_embed.weight.shape == (4, 8)  # 3 vectors + 1 OOV row
+    assert np.allclose(module.word_embed.weight[:3].detach().numpy(), data)
+    feats = pipe.model._func.keywords["featurizer"]
+    pos = feats.lookup(nlp.vocab, np.asarray([nlp.vocab.strings.add("Paris"), nlp.vocab.strings.add("zzz")], dtype=np.uint64))
+    assert feats.rows[pos].tolist() == [1, 3]  # lowercased lookup; OOV -> last row
+
+
+def _tiny_tab_corpus(tmp_path):
+    nlp = spacy.blank("en")
+    db = DocBin()
+    for i in range(6):
+        for text, ents in SENTS:
+            words = (text + f" Case {i} .").split()
+            doc = Doc(nlp.vocab, words=words)
+            doc.ents = [Span(doc, s, e, label=l) for s, e, l in ents]
+            db.add(doc)
+    db.to_disk(tmp_path / "tiny.spacy")
+    return tmp_path / "tiny.spacy"
+
+
+def test_spacy_train_tiny(tmp_path):
+    sample_train = ROOT / "corpus" / "train.spacy"
+    sample_dev = ROOT / "corpus" / "dev.spacy"
+    if sample_train.exists() and sample_dev.exists():
+        train, dev = sample_train, sample_dev
+    else:
+        train = dev = _tiny_tab_corpus(tmp_path)
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "spacy", "train", str(CONFIG), "--output", str(out),
+        "--paths.train", str(train), "--paths.dev", str(dev),
+        "--training.max_steps", "6", "--training.eval_frequency", "3",
+        "--components.bilstm_crf_ner.model.hidden_width", "16",
+        "--components.bilstm_crf_ner.model.hash_rows", "1000",
+        "--corpora.dev.limit", "3",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    nlp = spacy.load(out / "model-best")
+    assert "bilstm_crf_ner" in nlp.pipe_names
+    nlp("The applicant, Mr John Smith, was born in 1970 in Oslo.")
+
+
+def test_reproducible_with_fixed_seed():
+    def train_once():
+        fix_random_seed(7)
+        nlp = spacy.blank("en")
+        nlp.add_pipe("bilstm_crf_ner", config={"model": SMALL_MODEL})
+        examples = make_examples(nlp)
+        nlp.initialize(lambda: examples)
+        optimizer = Adam(0.02)
+        losses = {}
+        for _ in range(5):
+            nlp.update(examples, sgd=optimizer, losses=losses)
+        module = nlp.get_pipe("bilstm_crf_ner").model.layers[0].shims[0]._model
+        return losses["bilstm_crf_ner"], {k: v.clone() for k, v in module.state_dict().items()}
+
+    loss1, state1 = train_once()
+    loss2, state2 = train_once()
+    assert loss1 == loss2
+    assert all(torch.equal(state1[k], state2[k]) for k in state1)
