@@ -55,6 +55,24 @@ def make_bilstm_crf_ner(nlp: Language, name: str, model: Model, scorer: Optional
     return BiLSTMCRFNer(nlp.vocab, model, name, scorer=scorer)
 
 
+def _strip_space_tokens(doc: Doc, ents: List[Span]) -> List[Span]:
+    """Whitespace tokens ("\n\n" between paragraphs) never begin or end an entity.
+
+    A tagger trained on text without such tokens (CoNLL) can otherwise label them when
+    it meets the paragraph breaks of a judgment; entities of only whitespace are dropped.
+    """
+    out = []
+    for ent in ents:
+        start, end = ent.start, ent.end
+        while start < end and doc[start].is_space:
+            start += 1
+        while end > start and doc[end - 1].is_space:
+            end -= 1
+        if start < end:
+            out.append(ent if (start, end) == (ent.start, ent.end) else Span(doc, start, end, label=ent.label))
+    return out
+
+
 class BiLSTMCRFNer(TrainablePipe):
     def __init__(self, vocab: Vocab, model: Model, name: str = "bilstm_crf_ner", *, scorer: Optional[Callable] = None):
         self.vocab = vocab
@@ -138,7 +156,7 @@ class BiLSTMCRFNer(TrainablePipe):
 
                     spans, _ = tags_to_spans([tags[i] for i in ids.tolist()], scheme="bioes")
                     ents = [Span(doc, s, e, label=lab) for s, e, lab in spans]
-            doc.set_ents(ents, default="outside")
+            doc.set_ents(_strip_space_tokens(doc, ents), default="outside")
 
     # ------------------------------------------------------------------ training
     def _gold(self, examples: Sequence[Example]) -> List[np.ndarray]:

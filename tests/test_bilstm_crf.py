@@ -254,3 +254,16 @@ def test_reproducible_with_fixed_seed():
     loss2, state2 = train_once()
     assert loss1 == loss2
     assert all(torch.equal(state1[k], state2[k]) for k in state1)
+
+
+def test_entities_never_begin_or_end_on_whitespace_tokens():
+    from spacy.tokens import Span
+
+    from legal_anon.crf_ner import _strip_space_tokens
+
+    nlp = spacy.blank("en")
+    doc = nlp("Mr Smith\n\nlives in Paris .")
+    space = next(t.i for t in doc if t.is_space)
+    spans = [Span(doc, 0, space + 1, label="PER"), Span(doc, space, space + 1, label="LOC"),
+             Span(doc, space + 3, space + 4, label="LOC")]
+    assert [(e.text, e.label_) for e in _strip_space_tokens(doc, spans)] == [("Mr Smith", "PER"), ("Paris", "LOC")]
