@@ -38,6 +38,8 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import filter_spans, registry
 
+from .tags import spans_to_tags
+
 SEQEVAL_MODE = "strict"
 SEQEVAL_SCHEME = "IOB2"
 PREFIX = "seqeval"
@@ -46,12 +48,7 @@ SPANS_ALIAS_PREFIX = "spans_seqeval"
 
 def doc_iob2_tags(doc: Doc) -> List[str]:
     """IOB2 tags of ``doc.ents`` on ``doc``'s tokens (missing annotation -> "O")."""
-    tags = ["O"] * len(doc)
-    for ent in doc.ents:
-        tags[ent.start] = f"B-{ent.label_}"
-        for i in range(ent.start + 1, ent.end):
-            tags[i] = f"I-{ent.label_}"
-    return tags
+    return spans_to_tags([(e.start, e.end, e.label_) for e in doc.ents], len(doc), "iob2")
 
 
 def spans_iob2_tags(doc: Doc, spans: Iterable[Span]) -> List[str]:

@@ -50,12 +50,10 @@ def word_indices(doc: Doc) -> List[int]:
 
 
 def doc_bio(doc: Doc) -> List[str]:
-    tags = ["O"] * len(doc)
-    for ent in doc.ents:
-        tags[ent.start] = f"B-{ent.label_}"
-        for i in range(ent.start + 1, ent.end):
-            tags[i] = f"I-{ent.label_}"
-    return tags
+    """IOB2 tags of doc.ents (the shared encoder the seqeval scorer uses)."""
+    from legal_anon.seqeval_scorer import doc_iob2_tags
+
+    return doc_iob2_tags(doc)
 
 
 def bio_to_spans(doc: Doc, tags: Sequence[str]) -> List[Span]:
