@@ -115,15 +115,15 @@ def validate_document(doc: dict, index: int, path: Path) -> None:
                 )
 
 
-def align_to_tokens(doc: Doc, text: str, start: int, end: int) -> Optional[Tuple[int, int, bool]]:
+def align_to_tokens(
+    doc: Doc, text: str, token_starts: Sequence[int], start: int, end: int
+) -> Optional[Tuple[int, int, bool]]:
     """Token span covering every non-space character of [start, end).
 
+    ``token_starts`` are the tokens' character offsets (for bisection).
     Returns (first token, last token + 1, expanded?) or None if only whitespace is covered.
     """
-    starts = doc.user_data.get("_token_starts")
-    if starts is None:  # cached per doc: token start offsets, for bisection
-        starts = doc.user_data["_token_starts"] = [t.idx for t in doc]
-    i = max(bisect_right(starts, start) - 1, 0)
+    i = max(bisect_right(token_starts, start) - 1, 0)
     tokens = []
     while i < len(doc) and doc[i].idx < end:
         t = doc[i]
@@ -140,11 +140,6 @@ def align_to_tokens(doc: Doc, text: str, start: int, end: int) -> Optional[Tuple
     return first.i, last.i + 1, expanded
 
 
-def _longest_first(spans: Sequence[Span]) -> List[Span]:
-    """filter_spans: longest wins, ties go to the earliest start; deterministic."""
-    return filter_spans(spans)
-
-
 def convert_document(
     nlp: Language, record: dict, policy: str, report: ConversionReport
 ) -> List[Doc]:
@@ -152,6 +147,7 @@ def convert_document(
     text = record["text"]
     layers = list(record["annotations"].items())
     base = nlp.make_doc(text)
+    token_starts = [t.idx for t in base]
     report.documents_in += 1
     # Align every mention once; one record per mention, in input order.
     aligned: Dict[str, List[Tuple[Optional[Span], dict]]] = {}
@@ -159,7 +155,7 @@ def convert_document(
         items = []
         for m in layer["entity_mentions"]:
             report.mentions_in[m["identifier_type"]] += 1
-            al = align_to_tokens(base, text, m["start_offset"], m["end_offset"])
+            al = align_to_tokens(base, text, token_starts, m["start_offset"], m["end_offset"])
             if al is None:
                 report.not_entities[REASON_NO_TOKENS] += 1
                 items.append((None, m))
@@ -171,7 +167,6 @@ def convert_document(
 
     def build(annotators_for_spans: Sequence[str], ents: List[Span]) -> Doc:
         doc = base.copy()
-        doc.user_data.pop("_token_starts", None)
         group, metas = [], []
         for annotator in annotators_for_spans:
             for span, m in aligned[annotator]:
@@ -211,7 +206,7 @@ def convert_document(
         return out
 
     def resolve_overlaps(spans: List[Span], reason: str) -> List[Span]:
-        kept = _longest_first(spans)
+        kept = filter_spans(spans)  # longest wins, ties go to the earliest start
         if len(kept) < len(spans):
             report.not_entities[reason] += len(spans) - len(kept)
         return kept
