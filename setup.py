@@ -28,10 +28,12 @@ setup(
     entry_points={
         "spacy_factories": [
             "bilstm_crf_ner = legal_anon.crf_ner:make_bilstm_crf_ner",
+            "crf_ner = legal_anon.crf_ner:make_crf_ner",
             "anonymizer = legal_anon.anonymizer:make_anonymizer",
         ],
         "spacy_architectures": [
             "legal_anon.CharCNNBiLSTMCRF.v1 = legal_anon.bilstm_crf:build_char_cnn_bilstm_crf",
+            "legal_anon.Tok2VecCRF.v1 = legal_anon.crf_head:build_tok2vec_crf",
             "legal_anon.TransformerModel.v1 = legal_anon.transformer_models:transformer_model_v1",
         ],
         "spacy_scorers": [

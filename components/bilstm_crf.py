@@ -26,7 +26,7 @@ Data flow, with no per-token Python loop in the hot path:
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -35,51 +35,19 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2
 from torch import nn
-from torchcrf import CRF
 
-IMPOSSIBLE = -10000.0
+from .crf import (  # noqa: F401  (bioes_tags, allowed_transitions, is_valid_bioes re-exported)
+    ConstrainedCRF,
+    allowed_transitions,
+    bioes_tags,
+    group_by_length,
+    is_valid_bioes,
+    repair_segment_edges,
+    segments,
+    use_averaged_params_shim,
+)
+
 N_CASE_CLASSES = 8  # pad, lower, UPPER, Title, mixed, digits, has-digit, other
-
-
-# --------------------------------------------------------------------------- tag scheme
-
-
-def bioes_tags(labels: Sequence[str]) -> List[str]:
-    """Tag inventory for entity labels: 'O' first, then B/I/E/S for each label in order."""
-    tags = ["O"]
-    for label in labels:
-        tags.extend(f"{p}-{label}" for p in "BIES")
-    return tags
-
-
-def allowed_transitions(tags: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Boolean (start[K], trans[K, K], end[K]) of what BIOES allows."""
-    parsed = [(t, None) if t == "O" else (t[0], t[2:]) for t in tags]
-    n = len(tags)
-    start = np.zeros(n, dtype=bool)
-    end = np.zeros(n, dtype=bool)
-    trans = np.zeros((n, n), dtype=bool)
-    for j, (pj, lj) in enumerate(parsed):
-        start[j] = pj in ("O", "B", "S")
-        end[j] = pj in ("O", "E", "S")
-        for i, (pi, li) in enumerate(parsed):
-            if pi in ("O", "E", "S"):
-                trans[i, j] = pj in ("O", "B", "S")
-            else:  # B or I: must continue the same entity
-                trans[i, j] = pj in ("I", "E") and lj == li
-    return start, trans, end
-
-
-def is_valid_bioes(tag_seq: Sequence[str]) -> bool:
-    """True if the tag sequence is a well-formed BIOES sequence."""
-    if not tag_seq:
-        return True
-    full = bioes_tags(sorted({t[2:] for t in tag_seq if t != "O"}))
-    start, trans, end = allowed_transitions(full)
-    ids = [full.index(t) for t in tag_seq]
-    if not start[ids[0]] or not end[ids[-1]]:
-        return False
-    return all(trans[a, b] for a, b in zip(ids, ids[1:]))
 
 
 # --------------------------------------------------------------------------- torch module
@@ -133,19 +101,7 @@ class TorchCharCNNBiLSTMCRF(nn.Module):
             dropout=dropout if depth > 1 else 0.0,
         )
         self.output = nn.Linear(2 * hidden_width, len(tags))
-        self.crf = CRF(len(tags), batch_first=True)
-        start, trans, end = allowed_transitions(tags)
-        self.register_buffer("bad_start", torch.from_numpy(~start), persistent=False)
-        self.register_buffer("bad_trans", torch.from_numpy(~trans), persistent=False)
-        self.register_buffer("bad_end", torch.from_numpy(~end), persistent=False)
-        self.constrain()
-
-    @torch.no_grad()
-    def constrain(self) -> None:
-        """Pin transitions that BIOES forbids to a large negative score."""
-        self.crf.start_transitions.masked_fill_(self.bad_start, IMPOSSIBLE)
-        self.crf.transitions.masked_fill_(self.bad_trans, IMPOSSIBLE)
-        self.crf.end_transitions.masked_fill_(self.bad_end, IMPOSSIBLE)
+        self.crf = ConstrainedCRF(tags)
 
     def emissions(self, word_rows, case_ids, chars, token_index, lengths) -> torch.Tensor:
         # Per distinct word: [U, D]; then gathered to the padded tokens [B, T, D].
@@ -160,37 +116,10 @@ class TorchCharCNNBiLSTMCRF(nn.Module):
         return self.output(self.dropout(out))
 
     def forward(self, word_rows, case_ids, chars, token_index, lengths, mask, gold=None, norm=1.0):
-        self.constrain()
         scores = self.emissions(word_rows, case_ids, chars, token_index, lengths)
         if gold is not None:
-            llh = self.crf(scores, gold, mask=mask, reduction="sum")
-            return -llh / norm
-        return self.viterbi(scores, mask)
-
-    def viterbi(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Batched Viterbi decoding with the (constrained) CRF parameters: [B, T] tag ids."""
-        crf = self.crf
-        B, T, K = scores.shape
-        score = crf.start_transitions + scores[:, 0]
-        history = []
-        trans = crf.transitions.unsqueeze(0)
-        for t in range(1, T):
-            nxt, idx = (score.unsqueeze(2) + trans).max(dim=1)
-            nxt = nxt + scores[:, t]
-            score = torch.where(mask[:, t].unsqueeze(1), nxt, score)
-            history.append(idx)
-        score = score + crf.end_transitions
-        last = score.argmax(dim=1)
-        lengths = mask.long().sum(dim=1)
-        out = torch.zeros((B, T), dtype=torch.long, device=scores.device)
-        cur = last
-        for t in range(T - 1, -1, -1):
-            cur = torch.where(lengths - 1 == t, last, cur)
-            out[:, t] = cur
-            if t > 0:
-                prev = history[t - 1].gather(1, cur.unsqueeze(1)).squeeze(1)
-                cur = torch.where(lengths - 1 >= t, prev, cur)
-        return out
+            return self.crf.nll(scores, gold, mask, norm)
+        return self.crf.viterbi(scores, mask)
 
 
 # --------------------------------------------------------------------------- featurisation
@@ -280,53 +209,6 @@ class Featurizer:
         return pos
 
 
-_SENT_END = (".", "!", "?")
-
-
-def _segments(doc: Doc, window: int) -> np.ndarray:
-    """(start, end) token offsets of sentences, each at most `window` tokens long.
-
-    Sentences come from the doc's sentence starts when it has them (a parser/senter ran
-    or the doc was built with sent_starts), otherwise a token "." "!" or "?" ends one (the
-    same rule in training and prediction, vectorised over ORTH ids); longer stretches are
-    cut into windows of `window` tokens."""
-    n = len(doc)
-    if n == 0:
-        return np.zeros((0, 2), dtype=np.int64)
-    if doc.has_annotation("SENT_START"):
-        starts = np.flatnonzero(doc.to_array("SENT_START").astype(np.int64) == 1)
-    else:
-        orth = doc.to_array("ORTH").astype(np.uint64)
-        ends_at = np.isin(orth, np.asarray([hash_string(p) for p in _SENT_END], dtype=np.uint64))
-        starts = np.flatnonzero(ends_at[:-1]) + 1
-    if starts.size == 0 or starts[0] != 0:
-        starts = np.concatenate([[0], starts]).astype(np.int64)
-    ends = np.concatenate([starts[1:], [n]])
-    lens = ends - starts
-    if (lens <= window).all():
-        return np.stack([starts, ends], axis=1).astype(np.int64)
-    out = []
-    for s, e in zip(starts.tolist(), ends.tolist()):
-        for w in range(s, e, window):
-            out.append((w, min(w + window, e)))
-    return np.asarray(out, dtype=np.int64)
-
-
-def _group(lengths: np.ndarray, max_batch_tokens: int) -> List[np.ndarray]:
-    """Sort segments by length; greedy sub-batches with at most max_batch_tokens padded tokens."""
-    order = np.argsort(lengths, kind="stable")
-    groups: List[np.ndarray] = []
-    cur: List[int] = []
-    for i in order.tolist():
-        if cur and (len(cur) + 1) * lengths[i] > max_batch_tokens:
-            groups.append(np.asarray(cur, dtype=np.int64))
-            cur = []
-        cur.append(i)
-    if cur:
-        groups.append(np.asarray(cur, dtype=np.int64))
-    return groups
-
-
 # --------------------------------------------------------------------------- thinc model
 
 
@@ -400,6 +282,7 @@ def build_torch(model: Model, tags: Sequence[str], n_word_rows: int, word_width:
         "hidden_width": hp["hidden_width"], "depth": hp["depth"], "dropout": hp["dropout"],
     })
     wrapped = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    use_averaged_params_shim(wrapped)
     model._layers[:] = [wrapped]
     model.attrs["tags"] = list(tags)
     model.attrs["word_width"] = hp["word_width"]
@@ -456,12 +339,12 @@ def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_t
     vocab = docs[0].vocab
     offsets = np.concatenate([[0], np.cumsum(lengths_doc)[:-1]])
     orth = np.concatenate([d.to_array("ORTH").astype(np.uint64) for d in docs if len(d)])
-    segs = [(_segments(d, window) + off) for d, off in zip(docs, offsets) if len(d)]
+    segs = [(segments(d, window) + off) for d, off in zip(docs, offsets) if len(d)]
     seg = np.concatenate(segs)  # flat [start, end)
     seg_len = seg[:, 1] - seg[:, 0]
     gold_flat = np.concatenate([g for g, d in zip(gold, docs) if len(d)]).astype(np.int64) if gold is not None else None
     norm = float(len(seg))
-    groups = _group(seg_len, model.attrs["max_batch_tokens"])
+    groups = group_by_length(seg_len, model.attrs["max_batch_tokens"])
     pred_flat = np.zeros((n_tokens,), dtype=np.int64)
     total = 0.0
     backprops = []
@@ -485,7 +368,7 @@ def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_t
             "mask": mask,
         }
         if gold_flat is not None:
-            inputs["gold"] = np.where(mask, gold_flat[flat_idx], 0)
+            inputs["gold"] = repair_segment_edges(np.where(mask, gold_flat[flat_idx], 0), lens)
             inputs["norm"] = norm
             loss, bp = pt(inputs, is_train)
             total += float(loss)

@@ -1,4 +1,12 @@
-"""``bilstm_crf_ner``: a TrainablePipe that tags entities with a Char-CNN + BiLSTM + CRF model.
+"""``bilstm_crf_ner`` and ``crf_ner``: a TrainablePipe that tags entities with a CRF model.
+
+Two factories, one class (``CRFEntityRecognizer``), two architectures:
+
+* ``bilstm_crf_ner``: Char-CNN + BiLSTM + CRF (``legal_anon.CharCNNBiLSTMCRF.v1``), the
+  standalone fast CPU tagger;
+* ``crf_ner``: a CRF output layer over a tok2vec (``legal_anon.Tok2VecCRF.v1``), e.g. the
+  spacy-transformers listener (``configs/transformer_crf.cfg``); its default tok2vec is
+  spaCy's ``HashEmbedCNN`` so the factory also works on its own.
 
 Follows spaCy's tagger/ner conventions: labels come from ``initialize`` (the entity
 labels of the training examples, or an explicit ``labels`` list from ``[initialize.components]``),
@@ -21,7 +29,9 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
-from .bilstm_crf import bioes_tags, build_torch, n_word_rows_for
+from .bilstm_crf import build_torch, n_word_rows_for
+from .crf import bioes_tags
+from .crf_head import build_head
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -44,6 +54,25 @@ torch_threads = 1
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
+DEFAULT_CRF_HEAD_CONFIG = """
+[model]
+@architectures = "legal_anon.Tok2VecCRF.v1"
+dropout = 0.1
+window = 512
+max_batch_tokens = 8192
+
+[model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 4
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+DEFAULT_CRF_HEAD_MODEL = Config().from_str(DEFAULT_CRF_HEAD_CONFIG)["model"]
+
 
 @Language.factory(
     "bilstm_crf_ner",
@@ -51,8 +80,18 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
     default_config={"model": DEFAULT_MODEL, "scorer": {"@scorers": "spacy.ner_scorer.v1"}},
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
-def make_bilstm_crf_ner(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> "BiLSTMCRFNer":
-    return BiLSTMCRFNer(nlp.vocab, model, name, scorer=scorer)
+def make_bilstm_crf_ner(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> "CRFEntityRecognizer":
+    return CRFEntityRecognizer(nlp.vocab, model, name, scorer=scorer)
+
+
+@Language.factory(
+    "crf_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    default_config={"model": DEFAULT_CRF_HEAD_MODEL, "scorer": {"@scorers": "spacy.ner_scorer.v1"}},
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_crf_ner(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> "CRFEntityRecognizer":
+    return CRFEntityRecognizer(nlp.vocab, model, name, scorer=scorer)
 
 
 def _strip_space_tokens(doc: Doc, ents: List[Span]) -> List[Span]:
@@ -73,13 +112,19 @@ def _strip_space_tokens(doc: Doc, ents: List[Span]) -> List[Span]:
     return out
 
 
-class BiLSTMCRFNer(TrainablePipe):
+class CRFEntityRecognizer(TrainablePipe):
+    """Entity recognizer whose model returns BIOES tag ids (predict) or the CRF loss (update).
+
+    ``cfg`` keeps the labels and the sizes the model's PyTorch layer is rebuilt from
+    before its weights are loaded: ``n_word_rows``/``word_width`` (BiLSTM-CRF) or ``nI``
+    (the CRF head's input width)."""
+
     def __init__(self, vocab: Vocab, model: Model, name: str = "bilstm_crf_ner", *, scorer: Optional[Callable] = None):
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {"labels": [], "n_word_rows": None, "word_width": None}
+        self.cfg: Dict[str, Any] = {"labels": [], "n_word_rows": None, "word_width": None, "nI": None}
 
     # ------------------------------------------------------------------ labels
     @property
@@ -99,9 +144,10 @@ class BiLSTMCRFNer(TrainablePipe):
             raise ValueError("label must be a string")
         if label in self.cfg["labels"]:
             return 0
-        if self.model.layers:
+        if self.model.attrs.get("tags") is not None:
             raise ValueError(f"{self.name}: cannot add label {label!r} to an initialized model")
         self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
+        self.vocab.strings.add(label)
         return 1
 
     # ------------------------------------------------------------------ init
@@ -123,10 +169,21 @@ class BiLSTMCRFNer(TrainablePipe):
             for label in sorted(found):
                 self.add_label(label)
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
+        if nlp is not None:  # as spaCy's parser does: a listener needs the upstream output
+            for _, component in nlp.pipeline:
+                if component is self:
+                    break
+                if hasattr(component, "pipe"):
+                    doc_sample = list(component.pipe(doc_sample, batch_size=8))
+                else:
+                    doc_sample = [component(doc) for doc in doc_sample]
         self.model.attrs["tags"] = self.tags
         self.model.initialize(X=(doc_sample, None))
-        self.cfg["n_word_rows"] = n_word_rows_for(self.model, self.vocab)
-        self.cfg["word_width"] = self.model.attrs["word_width"]
+        if self.model.name == "tok2vec_crf":
+            self.cfg["nI"] = self.model.attrs["nI"]
+        else:
+            self.cfg["n_word_rows"] = n_word_rows_for(self.model, self.vocab)
+            self.cfg["word_width"] = self.model.attrs["word_width"]
 
     # ------------------------------------------------------------------ predict
     def predict(self, docs: Iterable[Doc]) -> List[np.ndarray]:
@@ -200,9 +257,11 @@ class BiLSTMCRFNer(TrainablePipe):
 
     # ------------------------------------------------------------------ serialization
     def _build_from_cfg(self) -> None:
-        if self.cfg.get("n_word_rows") is None:
-            return
-        build_torch(self.model, self.tags, self.cfg["n_word_rows"], word_width=self.cfg["word_width"])
+        if self.model.name == "tok2vec_crf":
+            if self.cfg.get("nI"):
+                build_head(self.model, self.tags, self.cfg["nI"])
+        elif self.cfg.get("n_word_rows") is not None:
+            build_torch(self.model, self.tags, self.cfg["n_word_rows"], word_width=self.cfg["word_width"])
 
     def to_bytes(self, *, exclude=tuple()):
         serialize = {

@@ -1,4 +1,8 @@
-"""The spacy-transformers NER pipeline (configs/transformer_ner.cfg) and its encoder resolver.
+"""The spacy-transformers NER pipelines and their encoder resolver.
+
+Two configs, one structure: configs/transformer_ner.cfg (spaCy's transition-based ``ner``
+head on the transformer listener) and configs/transformer_crf.cfg (the BIOES-constrained
+CRF head, factory ``crf_ner``); each test below runs for both heads.
 
 * every encoder config loads and validates (MiniLM offline; the hub encoders without weights);
 * a few training steps of the MiniLM pipeline on the sample corpus (``spacy train``);
@@ -38,12 +42,14 @@ from legal_anon.transformer_models import (  # noqa: E402
 
 from .conftest import ROOT, shared_file  # noqa: E402
 
-CONFIG = ROOT / "configs" / "transformer_ner.cfg"
+CONFIGS = {"ner": ROOT / "configs" / "transformer_ner.cfg", "crf": ROOT / "configs" / "transformer_crf.cfg"}
+FACTORIES = {"ner": "ner", "crf": "crf_ner"}
+HEADS = list(CONFIGS)
 ENCODERS = [DEFAULT_ENCODER] + list(HUB_ENCODERS.values())
 
 
-def load_cfg(**overrides):
-    return util.load_config(CONFIG, overrides=dict(overrides), interpolate=False)
+def load_cfg(head="ner", **overrides):
+    return util.load_config(CONFIGS[head], overrides=dict(overrides), interpolate=False)
 
 
 # ---------------------------------------------------------------- resolver and configs
@@ -59,20 +65,32 @@ def test_resolver_maps_package_alias_and_passes_hub_names_through():
         assert resolve_encoder_name(hub) == hub
 
 
-def test_config_contains_no_machine_specific_path():
-    text = CONFIG.read_text(encoding="utf8")
+@pytest.mark.parametrize("head", HEADS)
+def test_config_contains_no_machine_specific_path(head):
+    text = CONFIGS[head].read_text(encoding="utf8")
     assert "site-packages" not in text and "/tmp" not in text and "/home" not in text
-    cfg = load_cfg()
+    cfg = load_cfg(head)
     assert cfg["paths"]["encoder"] == DEFAULT_ENCODER
     assert cfg["components"]["transformer"]["model"]["name"] == "${paths.encoder}"
 
 
+def test_the_two_head_configs_differ_only_in_the_ner_component():
+    ner, crf = load_cfg("ner"), load_cfg("crf")
+    assert ner["components"]["ner"]["factory"] == "ner" and crf["components"]["ner"]["factory"] == "crf_ner"
+    assert crf["components"]["ner"]["model"]["tok2vec"] == ner["components"]["ner"]["model"]["tok2vec"]
+    for section in ("paths", "nlp", "corpora", "training", "initialize"):
+        assert ner[section] == crf[section], section
+    assert ner["components"]["transformer"] == crf["components"]["transformer"]
+
+
+@pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("encoder", ENCODERS)
-def test_every_encoder_config_loads_and_validates(encoder):
-    """What `spacy debug config configs/transformer_ner.cfg --paths.encoder NAME` checks."""
-    cfg = load_cfg(**{"paths.encoder": encoder})
+def test_every_encoder_config_loads_and_validates(encoder, head):
+    """What `spacy debug config configs/transformer_{ner,crf}.cfg --paths.encoder NAME` checks."""
+    cfg = load_cfg(head, **{"paths.encoder": encoder})
     nlp = util.load_model_from_config(cfg, auto_fill=True, validate=True)
     assert nlp.pipe_names == ["transformer", "ner"]
+    assert nlp.get_pipe_meta("ner").factory == FACTORIES[head]
     interpolated = nlp.config.interpolate()
     util.registry.resolve(interpolated["training"], schema=ConfigSchemaTraining)
     trf_model = nlp.get_pipe("transformer").model
@@ -103,7 +121,8 @@ def sample_spacy(sample_dir, tmp_path_factory) -> dict:
     return {"train": out / "train.spacy", "dev": out / "dev.spacy"}
 
 
-def test_minilm_pipeline_trains_a_few_steps_on_the_sample_corpus(sample_spacy, tmp_path):
+@pytest.mark.parametrize("head", HEADS)
+def test_minilm_pipeline_trains_a_few_steps_on_the_sample_corpus(sample_spacy, tmp_path, head):
     from spacy.cli.train import train
 
     overrides = {
@@ -118,19 +137,25 @@ def test_minilm_pipeline_trains_a_few_steps_on_the_sample_corpus(sample_spacy, t
         "training.batcher.size.start": 800,
         "training.batcher.size.stop": 800,
     }
-    train(CONFIG, tmp_path, use_gpu=-1, overrides=overrides)
+    train(CONFIGS[head], tmp_path, use_gpu=-1, overrides=overrides)
     nlp = spacy.load(tmp_path / "model-last")
     assert nlp.pipe_names == ["transformer", "ner"]
+    assert nlp.get_pipe_meta("ner").factory == FACTORIES[head]
     assert len(nlp.get_pipe("ner").labels) > 0
-    doc = nlp("The applicant, Mr John Smith, was born in 1970 and lives in Oslo.")
+    text = "The applicant, Mr John Smith, was born in 1970 and lives in Oslo."
+    doc = nlp(text)
     assert doc._.trf_data is not None
+    # saved and loaded again, the pipeline predicts the same entities
+    nlp.to_disk(tmp_path / "again")
+    again = spacy.load(tmp_path / "again")
+    assert [(e.start, e.end, e.label_) for e in again(text).ents] == [(e.start, e.end, e.label_) for e in doc.ents]
 
 
 # ---------------------------------------------------------------- whole documents
 
 
-def _initialized_nlp(example_docs, **overrides):
-    cfg = load_cfg(**overrides)
+def _initialized_nlp(example_docs, head="ner", **overrides):
+    cfg = load_cfg(head, **overrides)
     nlp = util.load_model_from_config(cfg, auto_fill=True, validate=True)
     examples = [Example(nlp.make_doc(d.text), d) for d in example_docs]
     optimizer = nlp.initialize(lambda: examples)
@@ -205,12 +230,13 @@ def test_no_window_is_truncated_and_every_token_gets_vectors_on_tab_dev():
     assert max(pieces) > 512  # the check covers documents beyond the 512 limit
 
 
-def test_document_longer_than_512_pieces_gets_entities_in_its_last_part():
+@pytest.mark.parametrize("head", HEADS)
+def test_document_longer_than_512_pieces_gets_entities_in_its_last_part(head):
     """Train the NER head on one long document (transformer frozen, so the test is fast) and
     check the entities past the 512-word-piece cut are predicted: the last part is read."""
     nlp0 = spacy.blank("en")
     doc = _long_doc(nlp0)
-    nlp, examples, _ = _initialized_nlp([doc])
+    nlp, examples, _ = _initialized_nlp([doc], head)
     optimizer = Adam(0.003)
     tokenizer = nlp.get_pipe("transformer").model.tokenizer
     n_pieces = len(tokenizer(doc.text)["input_ids"])

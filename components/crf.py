@@ -1,0 +1,252 @@
+"""BIOES-constrained linear-chain CRF (pytorch-crf) and the sequence batching the CRF taggers share.
+
+Two taggers use it: the Char-CNN + BiLSTM + CRF (``legal_anon.CharCNNBiLSTMCRF.v1``) and
+the CRF output layer over any token-vector model, e.g. the transformer listener
+(``legal_anon.Tok2VecCRF.v1``). Both cut docs into sentences or windows, group them by
+length into padded sub-batches of bounded size, train with the CRF negative
+log-likelihood and decode with Viterbi restricted to valid BIOES sequences.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+from spacy.attrs import IS_LOWER, LIKE_NUM, ORTH
+from spacy.strings import hash_string
+from spacy.tokens import Doc
+from thinc.shims import PyTorchShim
+from thinc.util import xp2torch
+from torchcrf import CRF
+
+IMPOSSIBLE = -10000.0
+
+
+# --------------------------------------------------------------------------- tag scheme
+
+
+def bioes_tags(labels: Sequence[str]) -> List[str]:
+    """Tag inventory for entity labels: 'O' first, then B/I/E/S for each label in order."""
+    tags = ["O"]
+    for label in labels:
+        tags.extend(f"{p}-{label}" for p in "BIES")
+    return tags
+
+
+def allowed_transitions(tags: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boolean (start[K], trans[K, K], end[K]) of what BIOES allows."""
+    parsed = [(t, None) if t == "O" else (t[0], t[2:]) for t in tags]
+    n = len(tags)
+    start = np.zeros(n, dtype=bool)
+    end = np.zeros(n, dtype=bool)
+    trans = np.zeros((n, n), dtype=bool)
+    for j, (pj, lj) in enumerate(parsed):
+        start[j] = pj in ("O", "B", "S")
+        end[j] = pj in ("O", "E", "S")
+        for i, (pi, li) in enumerate(parsed):
+            if pi in ("O", "E", "S"):
+                trans[i, j] = pj in ("O", "B", "S")
+            else:  # B or I: must continue the same entity
+                trans[i, j] = pj in ("I", "E") and lj == li
+    return start, trans, end
+
+
+def is_valid_bioes(tag_seq: Sequence[str]) -> bool:
+    """True if the tag sequence is a well-formed BIOES sequence."""
+    if not tag_seq:
+        return True
+    full = bioes_tags(sorted({t[2:] for t in tag_seq if t != "O"}))
+    start, trans, end = allowed_transitions(full)
+    ids = [full.index(t) for t in tag_seq]
+    if not start[ids[0]] or not end[ids[-1]]:
+        return False
+    return all(trans[a, b] for a, b in zip(ids, ids[1:]))
+
+
+# --------------------------------------------------------------------------- CRF
+
+
+class ConstrainedCRF(CRF):
+    """pytorch-crf's CRF with the transitions BIOES forbids pinned to -10000.
+
+    ``O -> I-X``, ``B-X -> O``, ``B-X -> I-Y``, start ``-> I/E``, ``B/I ->`` end, ... are
+    re-pinned before every use, so neither the likelihood nor Viterbi can use them.
+    The parameter names are pytorch-crf's (``start_transitions``, ``transitions``,
+    ``end_transitions``); the masks are non-persistent buffers rebuilt from the tags.
+    """
+
+    def __init__(self, tags: Sequence[str]):
+        super().__init__(len(tags), batch_first=True)
+        start, trans, end = allowed_transitions(tags)
+        self.register_buffer("bad_start", torch.from_numpy(~start), persistent=False)
+        self.register_buffer("bad_trans", torch.from_numpy(~trans), persistent=False)
+        self.register_buffer("bad_end", torch.from_numpy(~end), persistent=False)
+        self.constrain()
+
+    @torch.no_grad()
+    def constrain(self) -> None:
+        """Pin transitions that BIOES forbids to a large negative score."""
+        self.start_transitions.masked_fill_(self.bad_start, IMPOSSIBLE)
+        self.transitions.masked_fill_(self.bad_trans, IMPOSSIBLE)
+        self.end_transitions.masked_fill_(self.bad_end, IMPOSSIBLE)
+
+    def nll(self, scores: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, norm: float) -> torch.Tensor:
+        """Summed negative log-likelihood of the gold tags, divided by ``norm``."""
+        self.constrain()
+        return -self(scores, gold, mask=mask, reduction="sum") / norm
+
+    def viterbi(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Batched Viterbi decoding: [B, T] tag ids (0 at padding)."""
+        self.constrain()
+        B, T, K = scores.shape
+        score = self.start_transitions + scores[:, 0]
+        history = []
+        trans = self.transitions.unsqueeze(0)
+        for t in range(1, T):
+            nxt, idx = (score.unsqueeze(2) + trans).max(dim=1)
+            nxt = nxt + scores[:, t]
+            score = torch.where(mask[:, t].unsqueeze(1), nxt, score)
+            history.append(idx)
+        score = score + self.end_transitions
+        last = score.argmax(dim=1)
+        lengths = mask.long().sum(dim=1)
+        out = torch.zeros((B, T), dtype=torch.long, device=scores.device)
+        cur = last
+        for t in range(T - 1, -1, -1):
+            cur = torch.where(lengths - 1 == t, last, cur)
+            out[:, t] = cur
+            if t > 0:
+                prev = history[t - 1].gather(1, cur.unsqueeze(1)).squeeze(1)
+                cur = torch.where(lengths - 1 >= t, prev, cur)
+        return out
+
+
+# --------------------------------------------------------------------------- batching
+
+_SENT_END = (".", "!", "?")
+
+
+def segments(doc: Doc, window: int) -> np.ndarray:
+    """(start, end) token offsets of sentences, each at most `window` tokens long.
+
+    Sentences come from the doc's sentence starts when it has them (a parser/senter ran
+    or the doc was built with sent_starts), otherwise a token "." "!" or "?" ends one (the
+    same rule in training and prediction, vectorised over token attributes) unless the
+    next token is a number or a lowercase word; longer stretches are cut into windows of
+    `window` tokens."""
+    n = len(doc)
+    if n == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    if doc.has_annotation("SENT_START"):
+        starts = np.flatnonzero(doc.to_array("SENT_START").astype(np.int64) == 1)
+    else:
+        feats = doc.to_array([ORTH, IS_LOWER, LIKE_NUM]).astype(np.uint64)
+        ends_at = np.isin(feats[:, 0], np.asarray([hash_string(p) for p in _SENT_END], dtype=np.uint64))
+        # "Prison No. 10", "no. 49", "e.g. the": a number or lowercase word goes on the sentence
+        continues = (feats[1:, 1] == 1) | (feats[1:, 2] == 1)
+        starts = np.flatnonzero(ends_at[:-1] & ~continues) + 1
+    if starts.size == 0 or starts[0] != 0:
+        starts = np.concatenate([[0], starts]).astype(np.int64)
+    ends = np.concatenate([starts[1:], [n]])
+    lens = ends - starts
+    if (lens <= window).all():
+        return np.stack([starts, ends], axis=1).astype(np.int64)
+    out = []
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        for w in range(s, e, window):
+            out.append((w, min(w + window, e)))
+    return np.asarray(out, dtype=np.int64)
+
+
+def group_by_length(lengths: np.ndarray, max_batch_tokens: int) -> List[np.ndarray]:
+    """Sort segments by length; greedy sub-batches with at most max_batch_tokens padded tokens."""
+    order = np.argsort(lengths, kind="stable")
+    groups: List[np.ndarray] = []
+    cur: List[int] = []
+    for i in order.tolist():
+        if cur and (len(cur) + 1) * lengths[i] > max_batch_tokens:
+            groups.append(np.asarray(cur, dtype=np.int64))
+            cur = []
+        cur.append(i)
+    if cur:
+        groups.append(np.asarray(cur, dtype=np.int64))
+    return groups
+
+
+def padded_batches(docs: Sequence[Doc], window: int, max_batch_tokens: int):
+    """Yield (flat_idx [b, T], mask [b, T]) over the docs' tokens, flattened in doc order.
+
+    Every token of every doc is in exactly one segment; ``flat_idx`` is 0 at padding."""
+    lengths = np.asarray([len(d) for d in docs], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    segs = [segments(d, window) + off for d, off in zip(docs, offsets.tolist()) if len(d)]
+    if not segs:
+        return
+    seg = np.concatenate(segs)
+    seg_len = seg[:, 1] - seg[:, 0]
+    for g in group_by_length(seg_len, max_batch_tokens):
+        starts = seg[g, 0]
+        lens = seg_len[g]
+        ar = np.arange(int(lens.max()), dtype=np.int64)
+        mask = ar[None, :] < lens[:, None]
+        yield np.where(mask, starts[:, None] + ar[None, :], 0), mask
+
+
+def repair_segment_edges(gold: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Make padded gold BIOES ids [b, T] valid inside each segment of length ``lengths[i]``.
+
+    Where a sentence or window boundary cuts an entity, the piece before the cut ends
+    with B/I and the piece after it starts with I/E: invalid BIOES, whose path the
+    constrained CRF scores at -10000 (the loss would be dominated by these cuts). The
+    pieces become entities of their own: a leading I -> B and E -> S, a trailing B -> S
+    and I -> E. Ids: 0 = O, 1 + 4 * label + {0: B, 1: I, 2: E, 3: S}."""
+    gold = gold.copy()
+    rows = np.arange(gold.shape[0])
+    first = gold[:, 0]
+    kind = np.where(first > 0, (first - 1) % 4, -1)
+    gold[:, 0] = np.where(kind == 1, first - 1, np.where(kind == 2, first + 1, first))
+    last_pos = lengths - 1
+    last = gold[rows, last_pos]
+    kind = np.where(last > 0, (last - 1) % 4, -1)
+    gold[rows, last_pos] = np.where(kind == 0, last + 3, np.where(kind == 1, last + 1, last))
+    return gold
+
+
+def n_segments(docs: Sequence[Doc], window: int) -> int:
+    return int(sum(len(segments(d, window)) for d in docs if len(d)))
+
+
+# --------------------------------------------------------------------------- averaged params
+
+
+class AveragedParamsPyTorchShim(PyTorchShim):
+    """PyTorchShim whose ``use_params`` finds the optimizer's parameter averages.
+
+    thinc 8.3's ``PyTorchShim.finish_update`` keys parameters as ``(shim.id, name)``
+    but its ``use_params`` looks for string keys ``"pytorch_{id}_{name}"``, so with
+    ``[training.optimizer] use_averages = true`` spaCy would evaluate and save the raw
+    weights, never the averages. This subclass reads the keys that are actually written.
+    """
+
+    @contextlib.contextmanager
+    def use_params(self, params):
+        state = {
+            name: xp2torch(params[(self.id, name)], device=self.device)
+            for name, _ in self._model.named_parameters()
+            if (self.id, name) in params
+        }
+        if not state:
+            yield
+            return
+        backup = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
+        self._model.load_state_dict(state, strict=False)
+        try:
+            yield
+        finally:
+            self._model.load_state_dict(backup)
+
+
+def use_averaged_params_shim(wrapped) -> None:
+    """Make a PyTorchWrapper's shim apply optimizer averages (see AveragedParamsPyTorchShim)."""
+    wrapped.shims[0].__class__ = AveragedParamsPyTorchShim
