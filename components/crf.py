@@ -91,6 +91,29 @@ class ConstrainedCRF(CRF):
         self.transitions.masked_fill_(self.bad_trans, IMPOSSIBLE)
         self.end_transitions.masked_fill_(self.bad_end, IMPOSSIBLE)
 
+    def _compute_normalizer(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Log-partition per sequence ([T, B, K] emissions, seq-first as pytorch-crf calls it).
+
+        The same forward algorithm as pytorch-crf's, computed with one [B, K] x [K, K]
+        matrix product in exp space per step (float64, rescaled by the running maximum)
+        instead of a log-sum-exp over a [B, K, K] tensor: with many tags (MultiCoNER's 33
+        types = 133 BIOES tags) that log-sum-exp dominated training time. Forbidden
+        transitions (-10000) become exact zeros. Tested against pytorch-crf's values and
+        gradients in tests/test_crf.py."""
+        seq_length = emissions.size(0)
+        em = emissions.to(torch.float64)
+        trans = self.transitions.to(torch.float64)
+        trans_max = trans.max()
+        exp_trans = torch.exp(trans - trans_max)
+        score = self.start_transitions.to(torch.float64) + em[0]
+        for i in range(1, seq_length):
+            top = score.max(dim=1, keepdim=True).values
+            total = torch.exp(score - top) @ exp_trans
+            nxt = torch.log(total.clamp_min(1e-300)) + top + trans_max + em[i]
+            score = torch.where(mask[i].unsqueeze(1).bool(), nxt, score)
+        score = score + self.end_transitions.to(torch.float64)
+        return torch.logsumexp(score, dim=1).to(emissions.dtype)
+
     def nll(self, scores: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, norm: float) -> torch.Tensor:
         """Summed negative log-likelihood of the gold tags, divided by ``norm``."""
         self.constrain()

@@ -138,3 +138,33 @@ def test_optimizer_averages_are_used_by_use_params_and_restored():
         averaged = torch_model.output.weight.detach().clone()
     assert not torch.allclose(raw, averaged)
     assert torch.equal(torch_model.output.weight.detach(), raw)
+
+
+@pytest.mark.parametrize("n_labels", [2, 33])
+def test_matmul_normalizer_equals_pytorch_crf(n_labels):
+    """Our exp-space forward algorithm gives pytorch-crf's log-partition and gradients."""
+    from torchcrf import CRF
+
+    torch.manual_seed(n_labels)
+    tags = bioes_tags([f"L{i}" for i in range(n_labels)])
+    crf = ConstrainedCRF(tags)
+    with torch.no_grad():
+        for p in (crf.transitions, crf.start_transitions, crf.end_transitions):
+            p.normal_(0, 2)
+    crf.constrain()
+    B, T = 12, 9
+    emissions = (torch.randn(T, B, len(tags)) * 5).requires_grad_(True)
+    lengths = torch.randint(1, T + 1, (B,))
+    lengths[0] = T
+    mask = (torch.arange(T)[:, None] < lengths[None, :])
+    ours = crf._compute_normalizer(emissions, mask)
+    reference = CRF._compute_normalizer(crf, emissions, mask)
+    assert torch.allclose(ours, reference, atol=1e-3, rtol=1e-5)
+    g_ours, = torch.autograd.grad(ours.sum(), emissions)
+    g_ref, = torch.autograd.grad(reference.sum(), emissions)
+    assert torch.allclose(g_ours, g_ref, atol=1e-4)
+    # and the likelihood through the public API is finite and negative
+    gold = torch.zeros(B, T, dtype=torch.long)
+    with torch.no_grad():
+        llh = crf(emissions.transpose(0, 1), gold, mask=mask.t(), reduction="none")
+    assert torch.isfinite(llh).all() and (llh <= 1e-4).all()
