@@ -44,7 +44,7 @@ from .crf import (  # noqa: F401  (bioes_tags, allowed_transitions, is_valid_bio
     is_valid_bioes,
     repair_segment_edges,
     segments,
-    use_averaged_params_shim,
+    use_patched_shim,
 )
 
 N_CASE_CLASSES = 8  # pad, lower, UPPER, Title, mixed, digits, has-digit, other
@@ -282,7 +282,7 @@ def build_torch(model: Model, tags: Sequence[str], n_word_rows: int, word_width:
         "hidden_width": hp["hidden_width"], "depth": hp["depth"], "dropout": hp["dropout"],
     })
     wrapped = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
-    use_averaged_params_shim(wrapped)
+    use_patched_shim(wrapped)
     model._layers[:] = [wrapped]
     model.attrs["tags"] = list(tags)
     model.attrs["word_width"] = hp["word_width"]

@@ -17,7 +17,7 @@ from spacy.attrs import IS_LOWER, LIKE_NUM, ORTH
 from spacy.strings import hash_string
 from spacy.tokens import Doc
 from thinc.shims import PyTorchShim
-from thinc.util import xp2torch
+from thinc.util import torch2xp, xp2torch
 from torchcrf import CRF
 
 IMPOSSIBLE = -10000.0
@@ -240,16 +240,18 @@ def n_segments(docs: Sequence[Doc], window: int) -> int:
     return int(sum(len(segments(d, window)) for d in docs if len(d)))
 
 
-# --------------------------------------------------------------------------- averaged params
+# --------------------------------------------------------------------------- thinc shim
 
 
-class AveragedParamsPyTorchShim(PyTorchShim):
-    """PyTorchShim whose ``use_params`` finds the optimizer's parameter averages.
+class PatchedPyTorchShim(PyTorchShim):
+    """thinc 8.3's PyTorchShim with two fixes our CRF taggers need.
 
-    thinc 8.3's ``PyTorchShim.finish_update`` keys parameters as ``(shim.id, name)``
-    but its ``use_params`` looks for string keys ``"pytorch_{id}_{name}"``, so with
-    ``[training.optimizer] use_averages = true`` spaCy would evaluate and save the raw
-    weights, never the averages. This subclass reads the keys that are actually written.
+    * ``use_params``: ``finish_update`` keys parameters as ``(shim.id, name)`` but thinc's
+      ``use_params`` looks for string keys ``"pytorch_{id}_{name}"``, so with
+      ``[training.optimizer] use_averages = true`` spaCy would evaluate and save the raw
+      weights, never the averages. This one reads the keys that are actually written.
+    * ``finish_update``: writes the optimizer's result into the parameter tensors in
+      place instead of replacing ``param.data`` (which leaked memory on CPU, see below).
     """
 
     @contextlib.contextmanager
@@ -270,6 +272,27 @@ class AveragedParamsPyTorchShim(PyTorchShim):
             self._model.load_state_dict(backup)
 
 
-def use_averaged_params_shim(wrapped) -> None:
-    """Make a PyTorchWrapper's shim apply optimizer averages (see AveragedParamsPyTorchShim)."""
-    wrapped.shims[0].__class__ = AveragedParamsPyTorchShim
+    def finish_update(self, optimizer) -> None:
+        """thinc's update, but written into the existing parameter tensors.
+
+        thinc 8.3 replaces ``param.data`` with a tensor made from the optimizer's numpy
+        result through DLPack; on CPU that tensor keeps the previous one alive through
+        numpy views, so training grew by megabytes per step (about 4 MB per update with
+        a 20,000 x 50 embedding table; 9-14 GB after an hour of CoNLL/TAB training).
+        Copying into the tensor in place keeps memory flat."""
+        for name, param in self._model.named_parameters():
+            if param.grad is None:
+                continue
+            if not self._grad_scaler.found_inf:
+                new, _ = optimizer((self.id, name), torch2xp(param.data), torch2xp(param.grad))
+                with torch.no_grad():
+                    new_t = xp2torch(new, device=param.device)
+                    if new_t.data_ptr() != param.data_ptr():
+                        param.copy_(new_t)
+            param.grad.zero_()
+        self._grad_scaler.update()
+
+
+def use_patched_shim(wrapped) -> None:
+    """Give a PyTorchWrapper the patched shim (averages applied, in-place updates)."""
+    wrapped.shims[0].__class__ = PatchedPyTorchShim

@@ -27,7 +27,7 @@ from thinc.types import Floats2d
 from thinc.util import torch2xp, xp2torch
 from torch import nn
 
-from .crf import ConstrainedCRF, n_segments, padded_batches, repair_segment_edges, use_averaged_params_shim
+from .crf import ConstrainedCRF, n_segments, padded_batches, repair_segment_edges, use_patched_shim
 
 
 class TorchCRFHead(nn.Module):
@@ -70,7 +70,7 @@ def build_head(model: Model, tags: Sequence[str], n_in: int) -> None:
     """Create (or replace) the PyTorch CRF head for the given tags and input width."""
     module = TorchCRFHead(n_in, list(tags), model.attrs["dropout"])
     wrapped = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
-    use_averaged_params_shim(wrapped)
+    use_patched_shim(wrapped)
     model._layers[:] = [model.layers[0], wrapped]
     model.attrs["tags"] = list(tags)
     model.attrs["nI"] = int(n_in)

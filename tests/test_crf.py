@@ -168,3 +168,22 @@ def test_matmul_normalizer_equals_pytorch_crf(n_labels):
     with torch.no_grad():
         llh = crf(emissions.transpose(0, 1), gold, mask=mask.t(), reduction="none")
     assert torch.isfinite(llh).all() and (llh <= 1e-4).all()
+
+
+def test_updates_write_into_the_same_parameter_tensors():
+    """thinc's stock update swaps param.data for a new tensor each step (and leaked memory
+    on CPU); the patched shim must update in place: same storage, changed values."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_crf_ner", config={"model": {"hidden_width": 8, "word_width": 8, "hash_rows": 100}})
+    examples = _tiny_examples(nlp)
+    nlp.initialize(lambda: examples)
+    torch_model = nlp.get_pipe("bilstm_crf_ner").model.layers[0].shims[0]._model
+    before = {n: (p.data_ptr(), p.detach().clone()) for n, p in torch_model.named_parameters()}
+    optimizer = Adam(0.05)
+    for _ in range(2):
+        nlp.update(examples, sgd=optimizer)
+    for name, param in torch_model.named_parameters():
+        ptr, old = before[name]
+        assert param.data_ptr() == ptr, name
+    assert not torch.equal(torch_model.output.weight.detach(), before["output.weight"][1])
