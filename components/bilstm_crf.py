@@ -40,10 +40,11 @@ from .crf import (  # noqa: F401  (bioes_tags, allowed_transitions, is_valid_bio
     ConstrainedCRF,
     allowed_transitions,
     bioes_tags,
-    group_by_length,
+    convert_crf_outputs,
     is_valid_bioes,
     repair_segment_edges,
-    segments,
+    padded_batches,
+    segment_table,
     use_patched_shim,
 )
 
@@ -281,7 +282,7 @@ def build_torch(model: Model, tags: Sequence[str], n_word_rows: int, word_width:
         "char_filters": hp["char_filters"], "char_kernel": hp["char_kernel"], "case_width": hp["case_width"],
         "hidden_width": hp["hidden_width"], "depth": hp["depth"], "dropout": hp["dropout"],
     })
-    wrapped = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    wrapped = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=convert_crf_outputs)
     use_patched_shim(wrapped)
     model._layers[:] = [wrapped]
     model.attrs["tags"] = list(tags)
@@ -315,16 +316,6 @@ def _convert_inputs(model: Model, X: Dict[str, Any], is_train: bool):
     return ArgsKwargs(args=(), kwargs=kwargs), lambda d: None
 
 
-def _convert_outputs(model: Model, X_Y: Tuple[Any, torch.Tensor], is_train: bool):
-    _, Ytorch = X_Y
-    Y = Ytorch.detach().cpu().numpy()
-
-    def backprop(dY: Any) -> ArgsKwargs:
-        return ArgsKwargs(args=((Ytorch,),), kwargs={"grad_tensors": (torch.ones_like(Ytorch),)})
-
-    return Y, backprop
-
-
 def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_train: bool, *, featurizer: Featurizer):
     docs, gold = X
     pt = model.layers[0]
@@ -339,22 +330,14 @@ def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_t
     vocab = docs[0].vocab
     offsets = np.concatenate([[0], np.cumsum(lengths_doc)[:-1]])
     orth = np.concatenate([d.to_array("ORTH").astype(np.uint64) for d in docs if len(d)])
-    segs = [(segments(d, window) + off) for d, off in zip(docs, offsets) if len(d)]
-    seg = np.concatenate(segs)  # flat [start, end)
-    seg_len = seg[:, 1] - seg[:, 0]
+    seg = segment_table(docs, window)
     gold_flat = np.concatenate([g for g, d in zip(gold, docs) if len(d)]).astype(np.int64) if gold is not None else None
     norm = float(len(seg))
-    groups = group_by_length(seg_len, model.attrs["max_batch_tokens"])
     pred_flat = np.zeros((n_tokens,), dtype=np.int64)
     total = 0.0
     backprops = []
-    for g in groups:
-        starts = seg[g, 0]
-        lens = seg_len[g]
-        T = int(lens.max())
-        ar = np.arange(T, dtype=np.int64)
-        mask = ar[None, :] < lens[:, None]
-        flat_idx = np.where(mask, starts[:, None] + ar[None, :], 0)
+    for flat_idx, mask in padded_batches(seg, model.attrs["max_batch_tokens"]):
+        lens = mask.sum(axis=1)
         tok_orth = orth[flat_idx.ravel()]
         uniq, inv = np.unique(tok_orth, return_inverse=True)
         pos = featurizer.lookup(vocab, uniq)

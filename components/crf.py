@@ -16,6 +16,7 @@ import torch
 from spacy.attrs import IS_LOWER, LIKE_NUM, ORTH
 from spacy.strings import hash_string
 from spacy.tokens import Doc
+from thinc.api import ArgsKwargs
 from thinc.shims import PyTorchShim
 from thinc.util import torch2xp, xp2torch
 from torchcrf import CRF
@@ -197,16 +198,18 @@ def group_by_length(lengths: np.ndarray, max_batch_tokens: int) -> List[np.ndarr
     return groups
 
 
-def padded_batches(docs: Sequence[Doc], window: int, max_batch_tokens: int):
-    """Yield (flat_idx [b, T], mask [b, T]) over the docs' tokens, flattened in doc order.
-
-    Every token of every doc is in exactly one segment; ``flat_idx`` is 0 at padding."""
+def segment_table(docs: Sequence[Doc], window: int) -> np.ndarray:
+    """[n, 2] (start, end) of every segment of the docs, as offsets into their tokens
+    flattened in doc order (empty docs contribute nothing)."""
     lengths = np.asarray([len(d) for d in docs], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     segs = [segments(d, window) + off for d, off in zip(docs, offsets.tolist()) if len(d)]
-    if not segs:
-        return
-    seg = np.concatenate(segs)
+    return np.concatenate(segs) if segs else np.zeros((0, 2), dtype=np.int64)
+
+
+def padded_batches(seg: np.ndarray, max_batch_tokens: int):
+    """Yield (flat_idx [b, T], mask [b, T]) for the segments of ``segment_table``, grouped
+    by length. Every token is in exactly one segment; ``flat_idx`` is 0 at padding."""
     seg_len = seg[:, 1] - seg[:, 0]
     for g in group_by_length(seg_len, max_batch_tokens):
         starts = seg[g, 0]
@@ -236,8 +239,16 @@ def repair_segment_edges(gold: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return gold
 
 
-def n_segments(docs: Sequence[Doc], window: int) -> int:
-    return int(sum(len(segments(d, window)) for d in docs if len(d)))
+def convert_crf_outputs(model, X_Y, is_train: bool):
+    """PyTorchWrapper output conversion for the CRF layers: the torch output (a scalar
+    loss, or [b, T] tag ids) as numpy; backprop starts from d(loss) = 1."""
+    _, Ytorch = X_Y
+    Y = Ytorch.detach().cpu().numpy()
+
+    def backprop(dY):
+        return ArgsKwargs(args=((Ytorch,),), kwargs={"grad_tensors": (torch.ones_like(Ytorch),)})
+
+    return Y, backprop
 
 
 # --------------------------------------------------------------------------- thinc shim

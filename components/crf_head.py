@@ -15,7 +15,6 @@ document) and grouped by length into sub-batches of at most ``max_batch_tokens``
 """
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -27,7 +26,14 @@ from thinc.types import Floats2d
 from thinc.util import torch2xp, xp2torch
 from torch import nn
 
-from .crf import ConstrainedCRF, n_segments, padded_batches, repair_segment_edges, use_patched_shim
+from .crf import (
+    ConstrainedCRF,
+    convert_crf_outputs,
+    padded_batches,
+    repair_segment_edges,
+    segment_table,
+    use_patched_shim,
+)
 
 
 class TorchCRFHead(nn.Module):
@@ -69,7 +75,7 @@ def build_tok2vec_crf(
 def build_head(model: Model, tags: Sequence[str], n_in: int) -> None:
     """Create (or replace) the PyTorch CRF head for the given tags and input width."""
     module = TorchCRFHead(n_in, list(tags), model.attrs["dropout"])
-    wrapped = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    wrapped = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=convert_crf_outputs)
     use_patched_shim(wrapped)
     model._layers[:] = [model.layers[0], wrapped]
     model.attrs["tags"] = list(tags)
@@ -112,16 +118,6 @@ def _convert_inputs(model: Model, X: Dict[str, Any], is_train: bool):
     return ArgsKwargs(args=(), kwargs=kwargs), convert_grad
 
 
-def _convert_outputs(model: Model, X_Y: Tuple[Any, torch.Tensor], is_train: bool):
-    _, Ytorch = X_Y
-    Y = Ytorch.detach().cpu().numpy()
-
-    def backprop(dY: Any) -> ArgsKwargs:
-        return ArgsKwargs(args=((Ytorch,),), kwargs={"grad_tensors": (torch.ones_like(Ytorch),)})
-
-    return Y, backprop
-
-
 def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_train: bool):
     docs, gold = X
     tok2vec, head = model.layers
@@ -136,10 +132,11 @@ def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_t
     window, max_tokens = model.attrs["window"], model.attrs["max_batch_tokens"]
     gold_flat = np.concatenate([g for g, n in zip(gold, lengths) if n]).astype(np.int64) if gold is not None else None
     pred_flat = np.zeros((flat.shape[0],), dtype=np.int64)
-    norm = float(n_segments(docs, window))
+    seg = segment_table(docs, window)
+    norm = float(len(seg))
     total = 0.0
     backprops = []
-    for flat_idx, mask in padded_batches(docs, window, max_tokens):
+    for flat_idx, mask in padded_batches(seg, max_tokens):
         inputs = {"X": flat[model.ops.asarray(flat_idx)], "mask": mask}
         if gold_flat is not None:
             inputs["gold"] = repair_segment_edges(np.where(mask, gold_flat[flat_idx], 0), mask.sum(axis=1))

@@ -13,6 +13,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def examples_from(nlp, sentences):
+    """Examples from (space-separated text, [(start, end, label), ...]) pairs."""
+    from spacy.tokens import Doc, Span
+    from spacy.training import Example
+
+    examples = []
+    for text, ents in sentences:
+        words = text.split()
+        ref = Doc(nlp.vocab, words=words)
+        ref.ents = [Span(ref, s, e, label=label) for s, e, label in ents]
+        examples.append(Example(Doc(nlp.vocab, words=words), ref))
+    return examples
+
+
 def shared_file(relative: str) -> Path:
     """A file from ../shared/data, or skip the test when it is not there."""
     path = SHARED_DATA / relative

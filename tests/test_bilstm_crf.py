@@ -20,6 +20,8 @@ from legal_anon.bilstm_crf import (
 )
 from legal_anon.crf import ConstrainedCRF
 
+from .conftest import examples_from
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "bilstm_crf.cfg"
 
@@ -51,22 +53,22 @@ SENTS = [
 
 
 def make_examples(nlp):
-    examples = []
-    for text, ents in SENTS:
-        words = text.split()
-        ref = Doc(nlp.vocab, words=words)
-        ref.ents = [Span(ref, s, e, label=l) for s, e, l in ents]
-        examples.append(Example(Doc(nlp.vocab, words=words), ref))
-    return examples
+    return examples_from(nlp, SENTS)
 
 
-@pytest.fixture(scope="module")
-def trained_nlp():
-    fix_random_seed(0)
+def small_pipeline(seed: int):
+    """A seeded blank pipeline with a small bilstm_crf_ner, initialised on SENTS."""
+    fix_random_seed(seed)
     nlp = spacy.blank("en")
     nlp.add_pipe("bilstm_crf_ner", config={"model": SMALL_MODEL})
     examples = make_examples(nlp)
     nlp.initialize(lambda: examples)
+    return nlp, examples
+
+
+@pytest.fixture(scope="module")
+def trained_nlp():
+    nlp, examples = small_pipeline(0)
     optimizer = Adam(0.02)
     for _ in range(60):
         nlp.update(examples, sgd=optimizer)
@@ -235,11 +237,7 @@ def test_spacy_train_tiny(tmp_path):
 
 def test_reproducible_with_fixed_seed():
     def train_once():
-        fix_random_seed(7)
-        nlp = spacy.blank("en")
-        nlp.add_pipe("bilstm_crf_ner", config={"model": SMALL_MODEL})
-        examples = make_examples(nlp)
-        nlp.initialize(lambda: examples)
+        nlp, examples = small_pipeline(7)
         optimizer = Adam(0.02)
         losses = {}
         for _ in range(5):

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 import spacy
 import torch
-from spacy.tokens import Doc, Span
-from spacy.training import Example
+from spacy.tokens import Doc
 from thinc.api import Adam, fix_random_seed
 
 from legal_anon.crf import (
@@ -13,8 +12,11 @@ from legal_anon.crf import (
     is_valid_bioes,
     padded_batches,
     repair_segment_edges,
+    segment_table,
     segments,
 )
+
+from .conftest import examples_from
 
 TAGS = bioes_tags(["LOC", "PER"])  # O, B/I/E/S-LOC = 1..4, B/I/E/S-PER = 5..8
 
@@ -71,25 +73,21 @@ def test_padded_batches_cover_every_token_once_and_bound_the_batch():
     nlp = spacy.blank("en")
     docs = [nlp("A b c. D e f g h i j. K."), nlp(""), nlp("x " * 30)]
     seen = []
-    for flat_idx, mask in padded_batches(docs, window=8, max_batch_tokens=16):
+    for flat_idx, mask in padded_batches(segment_table(docs, window=8), max_batch_tokens=16):
         assert mask.shape[0] * mask.shape[1] <= 16 or mask.shape[0] == 1
         seen.extend(flat_idx[mask].tolist())
     assert sorted(seen) == list(range(sum(len(d) for d in docs)))
 
 
+TINY = [
+    ("John Smith lives in Paris .", [(0, 2, "PER"), (4, 5, "LOC")]),
+    ("Anna Berg moved to Oslo .", [(0, 2, "PER"), (4, 5, "LOC")]),
+    ("The court in Lyon heard Marie Curie .", [(3, 4, "LOC"), (5, 7, "PER")]),
+]
+
+
 def _tiny_examples(nlp):
-    texts = [
-        ("John Smith lives in Paris .", [(0, 2, "PER"), (4, 5, "LOC")]),
-        ("Anna Berg moved to Oslo .", [(0, 2, "PER"), (4, 5, "LOC")]),
-        ("The court in Lyon heard Marie Curie .", [(3, 4, "LOC"), (5, 7, "PER")]),
-    ]
-    examples = []
-    for text, ents in texts:
-        words = text.split()
-        ref = Doc(nlp.vocab, words=words)
-        ref.ents = [Span(ref, s, e, label=lab) for s, e, lab in ents]
-        examples.append(Example(Doc(nlp.vocab, words=words), ref))
-    return examples
+    return examples_from(nlp, TINY)
 
 
 @pytest.fixture(scope="module")
