@@ -20,7 +20,7 @@ from scripts.convert_tab import (
     convert_tab_file,
 )
 
-from .conftest import ROOT, shared_file
+from .conftest import ROOT
 
 TEXT = "Mr John Smith was arrested in Paris on 3 March 2004 by the Government police."
 
@@ -203,18 +203,29 @@ def test_sample_corpus_converts_with_every_mention_accounted_for(sample_dir):
             assert sum(len(d.spans[TAB_SPAN_KEY]) for d in docs) == n_mentions
 
 
-@pytest.mark.parametrize("name", ["echr_train.json", "echr_dev.json"])
-def test_real_tab_file_report_accounts_for_every_mention(name):
-    path = shared_file(f"tab/{name}")
+VENDORED_TAB = ROOT / "assets" / "tab_subset"
+
+
+@pytest.mark.parametrize("name,policy,n_docs,n_out", [
+    ("echr_train.json", "per-annotator", 174, 203), ("echr_dev.json", "first", 21, 21),
+])
+def test_vendored_tab_subset_converts_with_every_mention_accounted_for(name, policy, n_docs, n_out):
+    """The real judgments the project trains on by default: every mention is an entity or
+    has a counted reason, by identifier type."""
+    path = VENDORED_TAB / name
     records = json.loads(path.read_text(encoding="utf8"))
-    docs, report = convert_tab_file(path, None, policy="per-annotator")
+    docs, report = convert_tab_file(path, None, policy=policy)
     by_type = {}
     for r in records:
         for layer in r["annotations"].values():
             for m in layer["entity_mentions"]:
                 by_type[m["identifier_type"]] = by_type.get(m["identifier_type"], 0) + 1
+    assert report.documents_in == n_docs and len(docs) == n_out
     assert dict(report.mentions_in) == by_type
-    assert len(docs) == sum(len(r["annotations"]) for r in records)
-    masked = by_type.get("DIRECT", 0) + by_type.get("QUASI", 0)
-    assert sum(report.entities_out.values()) == masked - report.not_entities.get(REASON_OVERLAP, 0)
     report.check()
+    assert report.not_entities[REASON_NO_MASK] == by_type["NO_MASK"]
+    if policy == "per-annotator":
+        masked = by_type["DIRECT"] + by_type["QUASI"]
+        assert sum(report.entities_out.values()) == masked - report.not_entities.get(REASON_OVERLAP, 0)
+        assert sum(len(d.spans[TAB_SPAN_KEY]) for d in docs) == sum(by_type.values())
+    assert (VENDORED_TAB / "LICENSE.txt").read_text(encoding="utf8").startswith("The MIT License")

@@ -352,12 +352,12 @@ def test_plots_are_written(tmp_path):
 
 
 def test_real_tab_dev_against_figures_checked_with_the_upstream_definitions():
-    """TAB dev (when ../shared/data is there): the first annotator's own masks and an empty
+    """TAB dev (the vendored subset): the first annotator's own masks and an empty
     output. These counts were cross-checked against the upstream evaluation script's
     definitions (equal to 1e-12, see docs/evaluation.md)."""
-    from tests.conftest import shared_file
+    from tests.conftest import ROOT
 
-    records = json.loads(shared_file("tab/echr_dev.json").read_text(encoding="utf8"))
+    records = json.loads((ROOT / "assets" / "tab_subset" / "echr_dev.json").read_text(encoding="utf8"))
     gold = tm.gold_from_records(records)
     first = {r["doc_id"]: [[x["start_offset"], x["end_offset"]]
                            for x in next(iter(r["annotations"].values()))["entity_mentions"]

@@ -40,7 +40,7 @@ from legal_anon.transformer_models import (  # noqa: E402
     transformer_model_v1,
 )
 
-from .conftest import ROOT, shared_file  # noqa: E402
+from .conftest import ROOT  # noqa: E402
 
 CONFIGS = {"ner": ROOT / "configs" / "transformer_ner.cfg", "crf": ROOT / "configs" / "transformer_crf.cfg"}
 FACTORIES = {"ner": "ner", "crf": "crf_ner"}
@@ -222,7 +222,7 @@ def _first_512_cut(tokenizer, doc: Doc) -> int:
 def test_no_window_is_truncated_and_every_token_gets_vectors_on_tab_dev():
     from scripts.convert_tab import convert_tab_file
 
-    path = shared_file("tab/echr_dev.json")
+    path = ROOT / "assets" / "tab_subset" / "echr_dev.json"
     docs, _ = convert_tab_file(path, None, policy="first")
     nlp, _, _ = _initialized_nlp(docs[:2])
     _assert_no_truncation(nlp, docs)
