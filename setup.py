@@ -30,10 +30,13 @@ setup(
             "bilstm_crf_ner = legal_anon.crf_ner:make_bilstm_crf_ner",
             "crf_ner = legal_anon.crf_ner:make_crf_ner",
             "anonymizer = legal_anon.anonymizer:make_anonymizer",
+            "ents_to_spans = legal_anon.stacking:make_ents_to_spans",
         ],
         "spacy_architectures": [
             "legal_anon.CharCNNBiLSTMCRF.v1 = legal_anon.bilstm_crf:build_char_cnn_bilstm_crf",
+            "legal_anon.CharCNNBiLSTMCRF.v2 = legal_anon.bilstm_crf:build_char_cnn_bilstm_crf_v2",
             "legal_anon.Tok2VecCRF.v1 = legal_anon.crf_head:build_tok2vec_crf",
+            "legal_anon.Tok2VecCRF.v2 = legal_anon.crf_head:build_tok2vec_crf_v2",
             "legal_anon.TransformerModel.v1 = legal_anon.transformer_models:transformer_model_v1",
         ],
         "spacy_scorers": [
@@ -41,6 +44,7 @@ setup(
         ],
         "spacy_misc": [
             "legal_anon.encoder_name.v1 = legal_anon.transformer_models:encoder_name_v1",
+            "legal_anon.pipeline_lookups.v1 = legal_anon.stacking:pipeline_lookups",
         ],
         "console_scripts": [
             "legal-anon = legal_anon.cli:main",

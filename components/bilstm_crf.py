@@ -36,8 +36,12 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2
 from torch import nn
 
+from .stacking import ONTONOTES_LABELS, doc_tensor, feature_rows, label_index, ner_feature_ids
+
 from .crf import (  # noqa: F401  (bioes_tags, allowed_transitions, is_valid_bioes re-exported)
     ConstrainedCRF,
+    CRFOutput,
+    split_by_doc,
     allowed_transitions,
     bioes_tags,
     convert_crf_outputs,
@@ -88,6 +92,9 @@ class TorchCharCNNBiLSTMCRF(nn.Module):
         depth: int,
         dropout: float,
         tags: Sequence[str],
+        n_stacked_rows: int = 0,
+        stacked_width: int = 0,
+        tensor_width: int = 0,
     ):
         super().__init__()
         self.word_embed = nn.Embedding(n_word_rows, word_width)
@@ -95,7 +102,13 @@ class TorchCharCNNBiLSTMCRF(nn.Module):
         nn.init.uniform_(self.word_embed.weight, -bound, bound)
         self.char_cnn = CharCNN(n_char_rows, char_width, char_filters, char_kernel, dropout)
         self.case_embed = nn.Embedding(N_CASE_CLASSES, case_width) if case_width > 0 else None
+        # stacked general-NER features: an embedding of (type, B/I) per token; row 0 = outside
+        self.stacked_embed = (
+            nn.Embedding(n_stacked_rows, stacked_width) if n_stacked_rows and stacked_width > 0 else None
+        )
         in_width = word_width + char_filters + max(case_width, 0)
+        in_width += stacked_width if self.stacked_embed is not None else 0
+        in_width += max(tensor_width, 0)
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(
             in_width, hidden_width, num_layers=depth, batch_first=True, bidirectional=True,
@@ -104,23 +117,28 @@ class TorchCharCNNBiLSTMCRF(nn.Module):
         self.output = nn.Linear(2 * hidden_width, len(tags))
         self.crf = ConstrainedCRF(tags)
 
-    def emissions(self, word_rows, case_ids, chars, token_index, lengths) -> torch.Tensor:
-        # Per distinct word: [U, D]; then gathered to the padded tokens [B, T, D].
+    def emissions(self, word_rows, case_ids, chars, token_index, lengths, stacked=None, tensor=None) -> torch.Tensor:
+        # Per distinct word: [U, D]; then gathered to the padded tokens [B, T, D], with the
+        # per-token features (stacked NER ids [B, T], upstream doc.tensor [B, T, W]) appended.
         feats = [self.word_embed(word_rows), self.char_cnn(chars)]
         if self.case_embed is not None:
             feats.append(self.case_embed(case_ids))
         per_word = torch.cat(feats, dim=1)
-        x = self.dropout(per_word[token_index])
+        per_token = [per_word[token_index]]
+        if self.stacked_embed is not None:
+            per_token.append(self.stacked_embed(stacked))
+        if tensor is not None:
+            per_token.append(tensor)
+        x = self.dropout(torch.cat(per_token, dim=2) if len(per_token) > 1 else per_token[0])
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         return self.output(self.dropout(out))
 
-    def forward(self, word_rows, case_ids, chars, token_index, lengths, mask, gold=None, norm=1.0):
-        scores = self.emissions(word_rows, case_ids, chars, token_index, lengths)
-        if gold is not None:
-            return self.crf.nll(scores, gold, mask, norm)
-        return self.crf.viterbi(scores, mask)
+    def forward(self, word_rows, case_ids, chars, token_index, lengths, mask, gold=None, norm=1.0,
+                stacked=None, tensor=None, marginals=False):
+        scores = self.emissions(word_rows, case_ids, chars, token_index, lengths, stacked, tensor)
+        return self.crf.decode_or_loss(scores, mask, gold, norm, marginals)
 
 
 # --------------------------------------------------------------------------- featurisation
@@ -231,15 +249,54 @@ def build_char_cnn_bilstm_crf(
     max_batch_tokens: int,
     torch_threads: int,
 ) -> Model:
+    """Char-CNN + BiLSTM + CRF tagger on the words alone (v2 without stacked features)."""
+    return build_char_cnn_bilstm_crf_v2(
+        char_width, char_filters, char_kernel, max_word_length, n_char_rows, case_width,
+        lowercase_vectors, hash_rows, word_width, hidden_width, depth, dropout, window,
+        max_batch_tokens, torch_threads, stacked_spans_key=None, stacked_labels=[],
+        stacked_width=0, tensor_width=0,
+    )
+
+
+@registry.architectures("legal_anon.CharCNNBiLSTMCRF.v2")
+def build_char_cnn_bilstm_crf_v2(
+    char_width: int,
+    char_filters: int,
+    char_kernel: int,
+    max_word_length: int,
+    n_char_rows: int,
+    case_width: int,
+    lowercase_vectors: bool,
+    hash_rows: int,
+    word_width: int,
+    hidden_width: int,
+    depth: int,
+    dropout: float,
+    window: int,
+    max_batch_tokens: int,
+    torch_threads: int,
+    stacked_spans_key: Optional[str] = "ontonotes",
+    stacked_labels: Sequence[str] = ONTONOTES_LABELS,
+    stacked_width: int = 16,
+    tensor_width: int = 0,
+) -> Model:
     """Char-CNN + BiLSTM + CRF tagger. Input: (docs, gold) where gold is None (predict:
-    returns one int array of BIOES tag ids per doc) or one tag-id array per doc (training:
-    returns the summed CRF negative log-likelihood divided by the number of segments).
-    The PyTorch layer is built in ``initialize``/``build_torch`` once the tag set and the
-    vectors table are known. torch_threads > 0 calls torch.set_num_threads (on a small,
-    shared CPU 1 thread is several times faster than oversubscribed OpenMP threads)."""
+    returns a ``CRFOutput``: BIOES tag ids per doc, and token marginals when
+    ``model.attrs["marginals"]`` is set) or one tag-id array per doc (training: returns
+    the summed CRF negative log-likelihood divided by the number of segments).
+
+    Stacking (v2): with ``stacked_spans_key`` the spans of a general NER in
+    ``doc.spans[stacked_spans_key]`` become one embedded id per token (``stacked_width``
+    wide; ``stacked_labels`` get rows of their own, other labels share one), and with
+    ``tensor_width`` > 0 the upstream ``doc.tensor`` (e.g. a sourced tok2vec's output) is
+    appended to every token's features, frozen. The PyTorch layer is built in
+    ``initialize``/``build_torch`` once the tag set and the vectors table are known.
+    torch_threads > 0 calls torch.set_num_threads (on a small, shared CPU 1 thread is
+    several times faster than oversubscribed OpenMP threads)."""
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
     featurizer = Featurizer(max_word_length, n_char_rows, lowercase_vectors, hash_rows)
+    stacked_labels = list(stacked_labels) if stacked_spans_key else []
     return Model(
         "char_cnn_bilstm_crf",
         partial(_forward, featurizer=featurizer),
@@ -255,10 +312,16 @@ def build_char_cnn_bilstm_crf(
                 "hidden_width": hidden_width,
                 "depth": depth,
                 "dropout": dropout,
+                "n_stacked_rows": feature_rows(stacked_labels) if stacked_spans_key else 0,
+                "stacked_width": stacked_width if stacked_spans_key else 0,
+                "tensor_width": tensor_width,
             },
+            "stacked_spans_key": stacked_spans_key or None,
+            "stacked_labels": label_index(stacked_labels),
             "window": window,
             "max_batch_tokens": max_batch_tokens,
             "tags": None,
+            "marginals": False,
         },
         dims={"nO": None},
     )
@@ -277,11 +340,7 @@ def build_torch(model: Model, tags: Sequence[str], n_word_rows: int, word_width:
     hp = dict(model.attrs["hp"])
     if word_width is not None:
         hp["word_width"] = word_width
-    module = TorchCharCNNBiLSTMCRF(n_word_rows=n_word_rows, tags=list(tags), **{
-        "word_width": hp["word_width"], "n_char_rows": hp["n_char_rows"], "char_width": hp["char_width"],
-        "char_filters": hp["char_filters"], "char_kernel": hp["char_kernel"], "case_width": hp["case_width"],
-        "hidden_width": hp["hidden_width"], "depth": hp["depth"], "dropout": hp["dropout"],
-    })
+    module = TorchCharCNNBiLSTMCRF(n_word_rows=n_word_rows, tags=list(tags), **hp)
     wrapped = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=convert_crf_outputs)
     use_patched_shim(wrapped)
     model._layers[:] = [wrapped]
@@ -316,24 +375,38 @@ def _convert_inputs(model: Model, X: Dict[str, Any], is_train: bool):
     return ArgsKwargs(args=(), kwargs=kwargs), lambda d: None
 
 
+def _token_features(model: Model, docs: List[Doc]) -> Dict[str, Optional[np.ndarray]]:
+    """Per-token features of the non-empty docs, flattened in doc order: stacked NER ids
+    and the upstream doc.tensor (None when the model does not use them)."""
+    # .get: pipelines saved before v2 have no such attrs (thinc restores the saved attrs)
+    key, width = model.attrs.get("stacked_spans_key"), model.attrs["hp"].get("tensor_width", 0)
+    docs = [d for d in docs if len(d)]
+    stacked = np.concatenate([ner_feature_ids(d, key, model.attrs["stacked_labels"]) for d in docs]) if key else None
+    tensor = np.concatenate([doc_tensor(d, width) for d in docs]) if width > 0 else None
+    return {"stacked": stacked, "tensor": tensor}
+
+
 def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_train: bool, *, featurizer: Featurizer):
     docs, gold = X
     pt = model.layers[0]
     window = model.attrs["window"]
-    lengths_doc = np.asarray([len(d) for d in docs], dtype=np.int64)
-    n_tokens = int(lengths_doc.sum())
-    empty_out = [np.zeros((n,), dtype=np.int64) for n in lengths_doc.tolist()]
+    with_marginals = bool(model.attrs.get("marginals")) and gold is None
+    lengths_doc = [len(d) for d in docs]
+    n_tokens = int(sum(lengths_doc))
     if n_tokens == 0:
         if gold is not None:
             return 0.0, lambda d: None
-        return empty_out, lambda d: None
+        empty = [np.zeros((n,), dtype=np.int64) for n in lengths_doc]
+        probs = [np.zeros((n, len(model.attrs["tags"])), dtype=np.float32) for n in lengths_doc]
+        return CRFOutput(empty, probs if with_marginals else None), lambda d: None
     vocab = docs[0].vocab
-    offsets = np.concatenate([[0], np.cumsum(lengths_doc)[:-1]])
     orth = np.concatenate([d.to_array("ORTH").astype(np.uint64) for d in docs if len(d)])
+    token_feats = _token_features(model, docs)
     seg = segment_table(docs, window)
     gold_flat = np.concatenate([g for g, d in zip(gold, docs) if len(d)]).astype(np.int64) if gold is not None else None
     norm = float(len(seg))
     pred_flat = np.zeros((n_tokens,), dtype=np.int64)
+    probs_flat = np.zeros((n_tokens, len(model.attrs["tags"])), dtype=np.float32) if with_marginals else None
     total = 0.0
     backprops = []
     for flat_idx, mask in padded_batches(seg, model.attrs["max_batch_tokens"]):
@@ -350,12 +423,20 @@ def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_t
             "lengths": lens.astype(np.int64),
             "mask": mask,
         }
+        for name, flat in token_feats.items():
+            if flat is not None:
+                inputs[name] = flat[flat_idx]
         if gold_flat is not None:
             inputs["gold"] = repair_segment_edges(np.where(mask, gold_flat[flat_idx], 0), lens)
             inputs["norm"] = norm
             loss, bp = pt(inputs, is_train)
             total += float(loss)
             backprops.append(bp)
+        elif with_marginals:
+            inputs["marginals"] = True
+            (tags, probs), _ = pt(inputs, False)
+            pred_flat[flat_idx[mask]] = tags[mask]
+            probs_flat[flat_idx[mask]] = probs[mask]
         else:
             tags, _ = pt(inputs, False)
             pred_flat[flat_idx[mask]] = tags[mask]
@@ -367,5 +448,5 @@ def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_t
             return None
 
         return total, backprop_loss
-    out = [pred_flat[o : o + n] for o, n in zip(offsets.tolist(), lengths_doc.tolist())]
-    return out, lambda d: None
+    probs_out = split_by_doc(probs_flat, lengths_doc) if probs_flat is not None else None
+    return CRFOutput(split_by_doc(pred_flat, lengths_doc), probs_out), lambda d: None

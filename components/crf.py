@@ -9,7 +9,7 @@ log-likelihood and decode with Viterbi restricted to valid BIOES sequences.
 from __future__ import annotations
 
 import contextlib
-from typing import List, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -115,6 +115,50 @@ class ConstrainedCRF(CRF):
         score = score + self.end_transitions.to(torch.float64)
         return torch.logsumexp(score, dim=1).to(emissions.dtype)
 
+    def marginals(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Token marginals P(tag_t = k | sentence): [B, T, K], rows summing to 1 (0 at padding).
+
+        Forward-backward over the same constrained transitions as Viterbi and the
+        likelihood (forbidden ones are exact zeros), in exp space with the running maximum
+        factored out, float64: the forward pass is ``_compute_normalizer``'s recursion,
+        the backward pass its mirror image. ``mask`` is right-padded."""
+        self.constrain()
+        B, T, K = scores.shape
+        em = scores.to(torch.float64)
+        trans = self.transitions.to(torch.float64)
+        trans_max = trans.max()
+        exp_trans = torch.exp(trans - trans_max)
+        lengths = mask.long().sum(dim=1)
+        alpha = torch.empty((B, T, K), dtype=torch.float64, device=scores.device)
+        alpha[:, 0] = self.start_transitions.to(torch.float64) + em[:, 0]
+        for t in range(1, T):
+            prev = alpha[:, t - 1]
+            top = prev.max(dim=1, keepdim=True).values
+            total = torch.exp(prev - top) @ exp_trans
+            alpha[:, t] = torch.log(total.clamp_min(1e-300)) + top + trans_max + em[:, t]
+        beta = torch.empty((B, T, K), dtype=torch.float64, device=scores.device)
+        end = self.end_transitions.to(torch.float64).expand(B, K)
+        beta[:, T - 1] = end
+        for t in range(T - 2, -1, -1):
+            nxt = beta[:, t + 1] + em[:, t + 1]
+            top = nxt.max(dim=1, keepdim=True).values
+            total = torch.exp(nxt - top) @ exp_trans.T
+            inner = torch.log(total.clamp_min(1e-300)) + top + trans_max
+            beta[:, t] = torch.where((lengths - 1 == t).unsqueeze(1), end, inner)
+        last = alpha[torch.arange(B, device=scores.device), (lengths - 1).clamp_min(0)]
+        log_z = torch.logsumexp(last + end, dim=1)
+        probs = torch.exp(alpha + beta - log_z[:, None, None])
+        return (probs * mask.unsqueeze(2)).to(torch.float32)
+
+    def decode_or_loss(self, scores, mask, gold=None, norm: float = 1.0, marginals: bool = False):
+        """What the taggers' torch modules return: the loss when ``gold`` is given, else the
+        Viterbi tag ids, or (tag ids, marginals) when ``marginals`` is set."""
+        if gold is not None:
+            return self.nll(scores, gold, mask, norm)
+        if marginals:
+            return self.viterbi(scores, mask), self.marginals(scores, mask)
+        return self.viterbi(scores, mask)
+
     def nll(self, scores: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, norm: float) -> torch.Tensor:
         """Summed negative log-likelihood of the gold tags, divided by ``norm``."""
         self.constrain()
@@ -144,6 +188,23 @@ class ConstrainedCRF(CRF):
                 prev = history[t - 1].gather(1, cur.unsqueeze(1)).squeeze(1)
                 cur = torch.where(lengths - 1 >= t, prev, cur)
         return out
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+class CRFOutput(NamedTuple):
+    """What the CRF taggers predict for a batch of docs: BIOES tag ids per doc, and with
+    ``model.attrs["marginals"]`` the token marginals per doc ([n_tokens, n_tags])."""
+
+    tags: List[np.ndarray]
+    probs: Optional[List[np.ndarray]] = None
+
+
+def split_by_doc(flat: np.ndarray, lengths: Sequence[int]) -> List[np.ndarray]:
+    """Cut a flat per-token array back into one array per doc."""
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return [flat[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
 # --------------------------------------------------------------------------- batching
@@ -241,8 +302,11 @@ def repair_segment_edges(gold: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def convert_crf_outputs(model, X_Y, is_train: bool):
     """PyTorchWrapper output conversion for the CRF layers: the torch output (a scalar
-    loss, or [b, T] tag ids) as numpy; backprop starts from d(loss) = 1."""
+    loss, [b, T] tag ids, or a tuple of tag ids and [b, T, K] marginals) as numpy;
+    backprop starts from d(loss) = 1."""
     _, Ytorch = X_Y
+    if isinstance(Ytorch, tuple):
+        return tuple(y.detach().cpu().numpy() for y in Ytorch), lambda dY: None
     Y = Ytorch.detach().cpu().numpy()
 
     def backprop(dY):

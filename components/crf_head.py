@@ -26,8 +26,12 @@ from thinc.types import Floats2d
 from thinc.util import torch2xp, xp2torch
 from torch import nn
 
+from .stacking import ONTONOTES_LABELS, feature_rows, label_index, ner_feature_ids
+
 from .crf import (
     ConstrainedCRF,
+    CRFOutput,
+    split_by_doc,
     convert_crf_outputs,
     padded_batches,
     repair_segment_edges,
@@ -37,19 +41,22 @@ from .crf import (
 
 
 class TorchCRFHead(nn.Module):
-    """Dropout -> Linear(nI, n_tags) -> BIOES-constrained CRF."""
+    """[token vectors; stacked NER embedding] -> Dropout -> Linear -> BIOES-constrained CRF."""
 
-    def __init__(self, n_in: int, tags: Sequence[str], dropout: float):
+    def __init__(self, n_in: int, tags: Sequence[str], dropout: float, n_stacked_rows: int = 0, stacked_width: int = 0):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(n_in, len(tags))
+        self.stacked_embed = (
+            nn.Embedding(n_stacked_rows, stacked_width) if n_stacked_rows and stacked_width > 0 else None
+        )
+        self.output = nn.Linear(n_in + (stacked_width if self.stacked_embed is not None else 0), len(tags))
         self.crf = ConstrainedCRF(tags)
 
-    def forward(self, X, mask, gold=None, norm=1.0):
+    def forward(self, X, mask, gold=None, norm=1.0, stacked=None, marginals=False):
+        if self.stacked_embed is not None:
+            X = torch.cat([X, self.stacked_embed(stacked)], dim=2)
         scores = self.output(self.dropout(X))
-        if gold is not None:
-            return self.crf.nll(scores, gold, mask, norm)
-        return self.crf.viterbi(scores, mask)
+        return self.crf.decode_or_loss(scores, mask, gold, norm, marginals)
 
 
 @registry.architectures("legal_anon.Tok2VecCRF.v1")
@@ -59,22 +66,46 @@ def build_tok2vec_crf(
     window: int,
     max_batch_tokens: int,
 ) -> Model:
-    """CRF tagger over ``tok2vec``'s token vectors. The PyTorch head is built in
+    """CRF tagger over ``tok2vec``'s token vectors (v2 without stacked features)."""
+    return build_tok2vec_crf_v2(tok2vec, dropout, window, max_batch_tokens, stacked_spans_key=None,
+                                stacked_labels=[], stacked_width=0)
+
+
+@registry.architectures("legal_anon.Tok2VecCRF.v2")
+def build_tok2vec_crf_v2(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    dropout: float,
+    window: int,
+    max_batch_tokens: int,
+    stacked_spans_key: Optional[str] = "ontonotes",
+    stacked_labels: Sequence[str] = ONTONOTES_LABELS,
+    stacked_width: int = 16,
+) -> Model:
+    """CRF tagger over ``tok2vec``'s token vectors; with ``stacked_spans_key`` the spans
+    of a general NER in that span group are embedded per token and appended to the
+    vectors (as in ``legal_anon.CharCNNBiLSTMCRF.v2``). The PyTorch head is built in
     ``initialize`` (or from the pipe's cfg when loading) once the tags and the tok2vec
     width are known."""
+    stacked_labels = list(stacked_labels) if stacked_spans_key else []
     return Model(
         "tok2vec_crf",
         _forward,
         init=_init,
         layers=[tok2vec],
-        attrs={"dropout": dropout, "window": window, "max_batch_tokens": max_batch_tokens, "tags": None, "nI": None},
+        attrs={
+            "dropout": dropout, "window": window, "max_batch_tokens": max_batch_tokens, "tags": None, "nI": None,
+            "stacked_spans_key": stacked_spans_key or None, "stacked_labels": label_index(stacked_labels),
+            "n_stacked_rows": feature_rows(stacked_labels) if stacked_spans_key else 0,
+            "stacked_width": stacked_width if stacked_spans_key else 0, "marginals": False,
+        },
         dims={"nO": None},
     )
 
 
 def build_head(model: Model, tags: Sequence[str], n_in: int) -> None:
     """Create (or replace) the PyTorch CRF head for the given tags and input width."""
-    module = TorchCRFHead(n_in, list(tags), model.attrs["dropout"])
+    module = TorchCRFHead(n_in, list(tags), model.attrs["dropout"], model.attrs.get("n_stacked_rows", 0),
+                          model.attrs.get("stacked_width", 0))
     wrapped = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=convert_crf_outputs)
     use_patched_shim(wrapped)
     model._layers[:] = [model.layers[0], wrapped]
@@ -122,34 +153,50 @@ def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_t
     docs, gold = X
     tok2vec, head = model.layers
     lengths = [len(d) for d in docs]
+    with_marginals = bool(model.attrs.get("marginals")) and gold is None
     if sum(lengths) == 0:
         if gold is not None:
             return 0.0, lambda d: None
-        return [np.zeros((n,), dtype=np.int64) for n in lengths], lambda d: None
+        tags = [np.zeros((n,), dtype=np.int64) for n in lengths]
+        probs = [np.zeros((n, len(model.attrs["tags"])), dtype=np.float32) for n in lengths]
+        return CRFOutput(tags, probs if with_marginals else None), lambda d: None
     vectors, bp_tok2vec = tok2vec(docs, is_train)
     xp = model.ops.xp
     flat = xp.concatenate([v for v, n in zip(vectors, lengths) if n], axis=0)
+    key = model.attrs.get("stacked_spans_key")  # absent in pipelines saved before v2
+    stacked = (
+        np.concatenate([ner_feature_ids(d, key, model.attrs["stacked_labels"]) for d in docs if len(d)])
+        if key else None
+    )
     window, max_tokens = model.attrs["window"], model.attrs["max_batch_tokens"]
     gold_flat = np.concatenate([g for g, n in zip(gold, lengths) if n]).astype(np.int64) if gold is not None else None
     pred_flat = np.zeros((flat.shape[0],), dtype=np.int64)
+    probs_flat = np.zeros((flat.shape[0], len(model.attrs["tags"])), dtype=np.float32) if with_marginals else None
     seg = segment_table(docs, window)
     norm = float(len(seg))
     total = 0.0
     backprops = []
     for flat_idx, mask in padded_batches(seg, max_tokens):
         inputs = {"X": flat[model.ops.asarray(flat_idx)], "mask": mask}
+        if stacked is not None:
+            inputs["stacked"] = stacked[flat_idx]
         if gold_flat is not None:
             inputs["gold"] = repair_segment_edges(np.where(mask, gold_flat[flat_idx], 0), mask.sum(axis=1))
             inputs["norm"] = norm
             loss, bp = head(inputs, is_train)
             total += float(loss)
             backprops.append((flat_idx, mask, bp))
+        elif with_marginals:
+            inputs["marginals"] = True
+            (tags, probs), _ = head(inputs, False)
+            pred_flat[flat_idx[mask]] = tags[mask]
+            probs_flat[flat_idx[mask]] = probs[mask]
         else:
             tags, _ = head(inputs, False)
             pred_flat[flat_idx[mask]] = tags[mask]
     if gold_flat is None:
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist()
-        return [pred_flat[o : o + n] for o, n in zip(offsets, lengths)], lambda d: None
+        probs_out = split_by_doc(probs_flat, lengths) if probs_flat is not None else None
+        return CRFOutput(split_by_doc(pred_flat, lengths), probs_out), lambda d: None
 
     def backprop(d_loss: Any) -> None:
         d_flat = model.ops.alloc2f(*flat.shape)

@@ -30,7 +30,8 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
 from .bilstm_crf import build_torch, n_word_rows_for
-from .crf import bioes_tags
+from .crf import CRFOutput, bioes_tags
+from .tags import tags_to_spans
 from .crf_head import build_head
 
 DEFAULT_MODEL_CONFIG = """
@@ -74,24 +75,83 @@ subword_features = true
 DEFAULT_CRF_HEAD_MODEL = Config().from_str(DEFAULT_CRF_HEAD_CONFIG)["model"]
 
 
+# Recall control (both factories): with mask_threshold set, the CRF's token marginals are
+# computed and tokens outside doc.ents whose probability of being inside an entity is at
+# least mask_threshold go, as runs of consecutive tokens, into doc.spans[candidates_key]
+# (which the anonymizer masks too). doc.ents stays the Viterbi path, so typed NER scores
+# are unaffected. null = no marginals, no candidates.
+RECALL_CONTROL_DEFAULTS = {"mask_threshold": None, "candidates_key": "ent_candidates"}
+
+
 @Language.factory(
     "bilstm_crf_ner",
-    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
-    default_config={"model": DEFAULT_MODEL, "scorer": {"@scorers": "spacy.ner_scorer.v1"}},
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
+    default_config={"model": DEFAULT_MODEL, "scorer": {"@scorers": "spacy.ner_scorer.v1"}, **RECALL_CONTROL_DEFAULTS},
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
-def make_bilstm_crf_ner(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> "CRFEntityRecognizer":
-    return CRFEntityRecognizer(nlp.vocab, model, name, scorer=scorer)
+def make_bilstm_crf_ner(
+    nlp: Language, name: str, model: Model, scorer: Optional[Callable],
+    mask_threshold: Optional[float], candidates_key: str,
+) -> "CRFEntityRecognizer":
+    return CRFEntityRecognizer(nlp.vocab, model, name, scorer=scorer, mask_threshold=mask_threshold,
+                               candidates_key=candidates_key)
 
 
 @Language.factory(
     "crf_ner",
-    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
-    default_config={"model": DEFAULT_CRF_HEAD_MODEL, "scorer": {"@scorers": "spacy.ner_scorer.v1"}},
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
+    default_config={"model": DEFAULT_CRF_HEAD_MODEL, "scorer": {"@scorers": "spacy.ner_scorer.v1"}, **RECALL_CONTROL_DEFAULTS},
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
-def make_crf_ner(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> "CRFEntityRecognizer":
-    return CRFEntityRecognizer(nlp.vocab, model, name, scorer=scorer)
+def make_crf_ner(
+    nlp: Language, name: str, model: Model, scorer: Optional[Callable],
+    mask_threshold: Optional[float], candidates_key: str,
+) -> "CRFEntityRecognizer":
+    return CRFEntityRecognizer(nlp.vocab, model, name, scorer=scorer, mask_threshold=mask_threshold,
+                               candidates_key=candidates_key)
+
+
+def decode_bioes(doc: Doc, ids: np.ndarray, labels: Sequence[str]) -> List[Span]:
+    """Entity spans from BIOES tag ids (see ``legal_anon.crf.bioes_tags``)."""
+    if not len(ids) or not labels:
+        return []
+    kind = np.where(ids > 0, (ids - 1) % 4, -1)
+    label = np.where(ids > 0, (ids - 1) // 4, -1)
+    starts = np.flatnonzero((kind == 0) | (kind == 3))
+    ends = np.flatnonzero((kind == 2) | (kind == 3)) + 1
+    # Viterbi is constrained to valid BIOES, so starts and ends pair up in order.
+    if len(starts) == len(ends) and (len(starts) == 0 or (ends > starts).all()):
+        return [Span(doc, s, e, label=labels[int(label[s])]) for s, e in zip(starts.tolist(), ends.tolist())]
+    spans, _ = tags_to_spans([bioes_tags(labels)[i] for i in ids.tolist()], scheme="bioes")
+    return [Span(doc, s, e, label=lab) for s, e, lab in spans]
+
+
+def entity_probabilities(probs: np.ndarray, n_labels: int) -> np.ndarray:
+    """[n, K] BIOES tag marginals -> [n, 1 + n_labels]: P(outside), then P(inside an
+    entity of label j) summed over its B/I/E/S tags."""
+    per_label = probs[:, 1:].reshape(len(probs), n_labels, 4).sum(axis=2)
+    return np.concatenate([probs[:, :1], per_label], axis=1)
+
+
+def candidate_spans(doc: Doc, probs: np.ndarray, labels: Sequence[str], threshold: float):
+    """Runs of consecutive tokens outside doc.ents (not whitespace) whose probability of
+    being inside an entity is >= threshold; each labelled with the label of highest
+    summed probability over the run, scored by the run's highest probability."""
+    if not len(doc) or not labels:
+        return [], np.zeros((0,), dtype=np.float32)
+    ent_probs = entity_probabilities(np.asarray(probs, dtype=np.float32), len(labels))
+    inside = 1.0 - ent_probs[:, 0]
+    free = doc.to_array("ENT_IOB") == 2  # O (set_ents default="outside")
+    space = np.fromiter((t.is_space for t in doc), dtype=bool, count=len(doc))
+    hit = (inside >= threshold) & free & ~space
+    spans, scores = [], []
+    if hit.any():
+        edges = np.diff(np.concatenate([[0], hit.astype(np.int8), [0]]))
+        for s, e in zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()):
+            best = int(ent_probs[s:e, 1:].sum(axis=0).argmax())
+            spans.append(Span(doc, s, e, label=labels[best]))
+            scores.append(float(inside[s:e].max()))
+    return spans, np.asarray(scores, dtype=np.float32)
 
 
 def _strip_space_tokens(doc: Doc, ents: List[Span]) -> List[Span]:
@@ -119,12 +179,32 @@ class CRFEntityRecognizer(TrainablePipe):
     before its weights are loaded: ``n_word_rows``/``word_width`` (BiLSTM-CRF) or ``nI``
     (the CRF head's input width)."""
 
-    def __init__(self, vocab: Vocab, model: Model, name: str = "bilstm_crf_ner", *, scorer: Optional[Callable] = None):
+    def __init__(
+        self, vocab: Vocab, model: Model, name: str = "bilstm_crf_ner", *, scorer: Optional[Callable] = None,
+        mask_threshold: Optional[float] = None, candidates_key: str = "ent_candidates",
+    ):
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
         self.cfg: Dict[str, Any] = {"labels": [], "n_word_rows": None, "word_width": None, "nI": None}
+        self.candidates_key = candidates_key
+        self.mask_threshold = mask_threshold
+
+    # ------------------------------------------------------------------ recall control
+    @property
+    def mask_threshold(self) -> Optional[float]:
+        """Probability of being inside an entity above which a token outside doc.ents
+        becomes a masking candidate (None: no marginals computed)."""
+        return self._mask_threshold
+
+    @mask_threshold.setter
+    def mask_threshold(self, value: Optional[float]) -> None:
+        if value is not None and not 0.0 < float(value) <= 1.0:
+            raise ValueError(f"{self.name}: mask_threshold must be in (0, 1] or None, got {value!r}")
+        if value is not None and not self.candidates_key:
+            raise ValueError(f"{self.name}: mask_threshold needs a candidates_key to write the candidates to")
+        self._mask_threshold = None if value is None else float(value)
 
     # ------------------------------------------------------------------ labels
     @property
@@ -186,34 +266,32 @@ class CRFEntityRecognizer(TrainablePipe):
             self.cfg["word_width"] = self.model.attrs["word_width"]
 
     # ------------------------------------------------------------------ predict
-    def predict(self, docs: Iterable[Doc]) -> List[np.ndarray]:
+    def predict(self, docs: Iterable[Doc]) -> CRFOutput:
+        """BIOES tag ids per doc, and the token marginals when mask_threshold is set."""
         docs = list(docs)
+        marginals = self.mask_threshold is not None
         if not docs or not any(len(d) for d in docs):
-            return [np.zeros((len(d),), dtype=np.int64) for d in docs]
+            tags = [np.zeros((len(d),), dtype=np.int64) for d in docs]
+            probs = [np.zeros((len(d), len(self.tags)), dtype=np.float32) for d in docs]
+            return CRFOutput(tags, probs if marginals else None)
+        # set on every call: loading a pipeline restores the model attrs saved with it
+        self.model.attrs["marginals"] = marginals
         return self.model.predict((docs, None))
 
-    def set_annotations(self, docs: Iterable[Doc], tag_ids: List[np.ndarray]) -> None:
-        tags = self.tags
-        n_labels = len(self.labels)
-        # tag id 0 = O; 1 + 4 * label + {0: B, 1: I, 2: E, 3: S}
-        for doc, ids in zip(docs, tag_ids):
-            ids = np.asarray(ids)
-            ents: List[Span] = []
-            if len(ids) and n_labels:
-                kind = np.where(ids > 0, (ids - 1) % 4, -1)
-                label = np.where(ids > 0, (ids - 1) // 4, -1)
-                starts = np.flatnonzero((kind == 0) | (kind == 3))
-                ends = np.flatnonzero((kind == 2) | (kind == 3)) + 1
-                # Viterbi is constrained to valid BIOES, so starts and ends pair up in order.
-                if len(starts) == len(ends) and (len(starts) == 0 or (ends > starts).all()):
-                    for s, e in zip(starts.tolist(), ends.tolist()):
-                        ents.append(Span(doc, s, e, label=self.labels[int(label[s])]))
-                else:  # defensive: decode with the shared tag decoder
-                    from .tags import tags_to_spans
-
-                    spans, _ = tags_to_spans([tags[i] for i in ids.tolist()], scheme="bioes")
-                    ents = [Span(doc, s, e, label=lab) for s, e, lab in spans]
-            doc.set_ents(_strip_space_tokens(doc, ents), default="outside")
+    def set_annotations(self, docs: Iterable[Doc], scores: CRFOutput) -> None:
+        """doc.ents from the Viterbi path; masking candidates from the marginals."""
+        if not isinstance(scores, CRFOutput):  # a bare list of tag-id arrays
+            scores = CRFOutput(list(scores))
+        docs = list(docs)
+        for doc, ids in zip(docs, scores.tags):
+            doc.set_ents(_strip_space_tokens(doc, decode_bioes(doc, np.asarray(ids), self.labels)), default="outside")
+        if self.mask_threshold is not None:
+            if scores.probs is None:
+                raise ValueError(f"{self.name}: mask_threshold is set but the predictions carry no marginals")
+            for doc, probs in zip(docs, scores.probs):
+                spans, span_scores = candidate_spans(doc, probs, self.labels, self.mask_threshold)
+                doc.spans[self.candidates_key] = spans
+                doc.spans[self.candidates_key].attrs["scores"] = span_scores
 
     # ------------------------------------------------------------------ training
     def _gold(self, examples: Sequence[Example]) -> List[np.ndarray]:
@@ -301,3 +379,11 @@ class CRFEntityRecognizer(TrainablePipe):
         }
         util.from_disk(path, deserialize, exclude)
         return self
+
+
+def find_crf_tagger(nlp: Language) -> Optional[CRFEntityRecognizer]:
+    """The pipeline's CRF entity recognizer (bilstm_crf_ner or crf_ner), if any."""
+    for _, proc in nlp.pipeline:
+        if isinstance(proc, CRFEntityRecognizer):
+            return proc
+    return None
