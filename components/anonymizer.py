@@ -1,7 +1,9 @@
 """The ``anonymizer`` pipeline component: turns detected spans into masked text.
 
-Put it after the NER. For every entity in ``doc.ents`` (or in ``doc.spans[spans_key]``)
-it applies the operator configured for the entity's label and writes
+Put it after the NER. For every entity in ``doc.ents`` (or in ``doc.spans[spans_key]``),
+and every low-confidence candidate the NER put into ``doc.spans[candidates_key]`` (the
+recall control of ``bilstm_crf_ner``/``crf_ner``'s ``mask_threshold``), it applies the
+operator configured for the entity's label and writes
 
 * ``doc._.anonymized``  - the anonymized text (str)
 * ``doc._.anon_replacements`` - one dict per replaced region, sorted by position::
@@ -9,7 +11,7 @@ it applies the operator configured for the entity's label and writes
       {"start", "end",            # character offsets in doc.text
        "new_start", "new_end",    # character offsets in doc._.anonymized
        "label", "operator", "text", "replacement",
-       "source"}                  # "ner" | "occurrence" | "repair"
+       "source"}                  # "ner" | "candidate" | "occurrence" | "repair"
 
 Operators (``operators = {"PERSON": "pseudonym", ...}``, the rest use ``default_operator``):
 
@@ -37,12 +39,23 @@ characters):
    check cannot be satisfied an ``AnonymizationError`` is raised - the component never
    returns output that contains the text of a span it masked.
 
+Entity-level consistency (``entity_consistency``, default on; TAB counts an entity as
+protected only when every mention is masked; see ``legal_anon.names``): every distinctive
+part of a detected person's name (given names and surname, as written and in capitals,
+possessives included) is masked wherever it occurs; initials before a masked surname
+("G. Yalman") and a parenthesised abbreviation or original-language name after a masked
+organisation ("(ECJ)", "(Svea hovrätt)") join the mention, and the abbreviation is masked
+everywhere; same-label spans that only whitespace separates become one mention (a name the
+NER split keeps one pseudonym), and a lone given name joins the one person it belongs to.
+
 A span that starts with a personal title and a capitalised word ("Mr Popescu") is treated
 as a person (label ``titled_names_as``, default PERSON) whatever label the NER gave it, so
 that it gets the person's pseudonym.
 
 Shorter strings (a lone "A" or "15") are masked where detected but are not propagated
-or re-checked document-wide: they occur everywhere as ordinary text.
+or re-checked document-wide: they occur everywhere as ordinary text. So are low-confidence
+candidates that do not look like a name or number ("and", "his son": no capital letter or
+digit, or only stop words).
 """
 from __future__ import annotations
 
@@ -58,22 +71,28 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from .names import (  # noqa: F401  (name_tokens, is_short_form: the anonymizer's name API)
+    ORGANISATION_LABELS,
+    acronym_expansions,
+    adjacent_extensions,
+    is_abbreviation,
+    organisation_short_forms,
+    assign_groups,
+    distinctive_name_parts,
+    is_person,
+    is_short_form,
+    is_titled_name,
+    looks_like_a_name,
+    name_tokens,
+    surname_parts,
+)
+
 OPERATORS = ("replace", "pseudonym", "mask", "redact", "hash", "keep")
-PERSON_LABELS = ("PERSON", "PER")
-TITLES = {
-    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "judge", "justice",
-    "sir", "dame", "lord", "lady", "madam", "madame", "mme", "mlle", "m", "messrs",
-    "rev", "father", "president", "sheriff", "advocate", "counsel", "herr", "frau",
-}
-NAME_PARTICLES = {"de", "van", "von", "der", "den", "da", "di", "del", "la", "le", "bin", "al"}
-# a span that starts with one of these and a capitalised word is a person's name,
-# whatever label the model gave it ("Mr Popescu" tagged ORG)
-PERSON_TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr"}
 SOURCE_NER = "ner"
+SOURCE_CANDIDATE = "candidate"
 SOURCE_OCCURRENCE = "occurrence"
 SOURCE_REPAIR = "repair"
 FALLBACK_REPLACEMENT = "[MASKED]"
-_WORD_RE = re.compile(r"\w+(?:[.'’\-]\w+)*\.?", re.UNICODE)
 
 if not Doc.has_extension("anonymized"):
     Doc.set_extension("anonymized", default=None)
@@ -99,121 +118,6 @@ class Region:
     source: str = SOURCE_NER
     group: Optional[str] = None  # pseudonym group key (set during grouping)
     operator: str = "replace"
-
-
-# --------------------------------------------------------------------------- names
-
-
-def name_tokens(text: str) -> List[str]:
-    """Normalized name tokens: casefolded words, titles and trailing dots removed."""
-    words = [w.rstrip(".").casefold() for w in _WORD_RE.findall(text)]
-    words = [w for w in words if w]
-    while words and words[0] in TITLES:
-        words = words[1:]
-    return words
-
-
-def is_titled_name(span_text: str) -> bool:
-    """"Mr Popescu", "Ms B. Baysal", "Dr. Anna Nowak": a personal title, then a capitalised word."""
-    words = span_text.split()
-    return (
-        len(words) >= 2 and words[0].rstrip(".").casefold() in PERSON_TITLES
-        and words[1][:1].isupper() and len(words) <= 5
-    )
-
-
-def _token_matches(short: str, long: str) -> bool:
-    if short == long:
-        return True
-    # an initial ("B." -> "b") matches a full first name
-    return len(short) == 1 and long.startswith(short)
-
-
-def is_short_form(short: Sequence[str], long: Sequence[str]) -> bool:
-    """True if name ``short`` can refer to the same person as the longer ``long``.
-
-    The surname must agree (last tokens equal) and every other token of ``short`` must
-    match a distinct earlier token of ``long`` in order (equal, or an initial of it):
-    "Yalman" / "G. Yalman" / "Galip Yalman" are short forms of "Galip Yalman";
-    "Ahmet Yalman" is not.
-    """
-    if not short or not long or len(short) > len(long):
-        return False
-    if short[-1] != long[-1]:
-        # a lone given name ("Galip") is too ambiguous to link
-        return False
-    j = 0
-    rest_long = long[:-1]
-    for tok in short[:-1]:
-        while j < len(rest_long) and not _token_matches(tok, rest_long[j]):
-            j += 1
-        if j == len(rest_long):
-            return False
-        j += 1
-    return True
-
-
-def group_key(label: str, text: str) -> str:
-    """Key for non-person entities: case- and whitespace-normalized text."""
-    return label + ":" + " ".join(text.split()).casefold()
-
-
-def assign_groups(text: str, regions: List[Region]) -> None:
-    """Set ``region.group`` so that mentions of the same entity share a key.
-
-    Person mentions are linked by name (titles stripped; a short form joins the group of
-    the longer name it matches, the nearest preceding one if several match); other
-    labels by normalized text.
-    """
-    persons = [r for r in regions if r.label in PERSON_LABELS]
-    for r in regions:
-        if r.label not in PERSON_LABELS:
-            r.group = group_key(r.label, text[r.start:r.end])
-    # longest names first, so short forms find their full names
-    order = sorted(persons, key=lambda r: (-len(name_tokens(text[r.start:r.end])), r.start))
-    groups: List[Tuple[Tuple[str, ...], List[Region]]] = []
-    for r in order:
-        toks = tuple(name_tokens(text[r.start:r.end]))
-        if not toks:
-            r.group = group_key(r.label, text[r.start:r.end])
-            continue
-        candidates = [g for g in groups if g[0] == toks] or [g for g in groups if is_short_form(toks, g[0])]
-        if len(candidates) > 1:
-            # ambiguous short form ("Mr Yalman" with "Galip Yalman" and "Ayşe Yalman"):
-            # drop people whose titles give the other gender, then take the one introduced
-            # first - in judgments the short form nearly always means the main party
-            gender = title_gender(text[r.start:r.end])
-            if gender:
-                same = [g for g in candidates
-                        if title_gender_of(text, g[1]) in (None, gender)]
-                candidates = same or candidates
-            candidates.sort(key=lambda g: min(m.start for m in g[1]))
-        if candidates:
-            chosen = candidates[0]
-            chosen[1].append(r)
-            r.group = r.label + ":" + " ".join(chosen[0])
-        else:
-            groups.append((toks, [r]))
-            r.group = r.label + ":" + " ".join(toks)
-
-
-_GENDERED_TITLES = {"mr": "m", "sir": "m", "lord": "m", "herr": "m", "father": "m",
-                    "mrs": "f", "ms": "f", "miss": "f", "madam": "f", "madame": "f", "mme": "f",
-                    "mlle": "f", "lady": "f", "dame": "f", "frau": "f"}
-
-
-def title_gender(mention: str) -> Optional[str]:
-    """'m' / 'f' from a leading title ("Mr", "Ms" ...), else None."""
-    words = _WORD_RE.findall(mention)
-    return _GENDERED_TITLES.get(words[0].rstrip(".").casefold()) if words else None
-
-
-def title_gender_of(text: str, mentions: List[Region]) -> Optional[str]:
-    for m in mentions:
-        g = title_gender(text[m.start:m.end])
-        if g:
-            return g
-    return None
 
 
 # --------------------------------------------------------------------------- salt
@@ -260,9 +164,13 @@ class Anonymizer:
         min_length: int = 3,
         max_repair_rounds: int = 20,
         titled_names_as: Optional[str] = "PERSON",
+        candidates_key: Optional[str] = "ent_candidates",
+        entity_consistency: bool = True,
     ):
         self.name = name
         self.spans_key = spans_key or None
+        self.candidates_key = candidates_key or None
+        self.entity_consistency = bool(entity_consistency)
         self.default_operator = default_operator
         self.operators = dict(operators or {})
         self.mask_char = mask_char
@@ -343,64 +251,99 @@ class Anonymizer:
             yield self(doc)
 
     def _doc_spans(self, doc: Doc) -> List[Tuple[int, int, str]]:
+        """The spans to mask: doc.ents (or doc.spans[spans_key]), then the NER's
+        low-confidence candidates in doc.spans[candidates_key] when it wrote any."""
         if self.spans_key:
-            spans = doc.spans[self.spans_key] if self.spans_key in doc.spans else []
+            spans = list(doc.spans[self.spans_key]) if self.spans_key in doc.spans else []
         else:
-            spans = doc.ents
-        return [(s.start_char, s.end_char, s.label_) for s in spans]
+            spans = list(doc.ents)
+        out = [(s.start_char, s.end_char, s.label_) for s in spans]
+        if self.candidates_key and self.candidates_key in doc.spans:
+            out += [(s.start_char, s.end_char, s.label_, SOURCE_CANDIDATE) for s in doc.spans[self.candidates_key]]
+        return out
 
     # ---------------------------------------------------------------- core
 
-    def anonymize(self, text: str, spans: Iterable[Tuple[int, int, str]]) -> Tuple[str, List[dict]]:
-        """Anonymize ``text`` given (start_char, end_char, label) spans."""
+    def anonymize(self, text: str, spans: Iterable[Tuple]) -> Tuple[str, List[dict]]:
+        """Anonymize ``text`` given (start_char, end_char, label[, source]) spans."""
         regions = []
-        for start, end, label in spans:
+        for start, end, label, *source in spans:
             start, end = _strip(text, start, end)
             if end <= start:
                 continue
-            if (self.titled_names_as and label != self.titled_names_as and label not in PERSON_LABELS
+            if (self.titled_names_as and label != self.titled_names_as and not is_person(label)
                     and is_titled_name(text[start:end])):
                 label = self.titled_names_as
             op = self.operator_for(label)
             if op == "keep":
                 continue
-            regions.append(Region(start, end, label, SOURCE_NER, operator=op))
+            regions.append(Region(start, end, label, source[0] if source else SOURCE_NER, operator=op))
         if not regions:
             return text, []
         # the detected spans as given: when overlapping spans merge, each one's own text
         # stays protected too
         detected = [dc_replace(r) for r in regions]
-        regions = merge_regions(regions)
-        assign_groups(text, regions)
-        protected = self._protected_strings(text, regions + detected)
+        extra: Dict[str, Region] = {}  # abbreviations found next to masked names
+        regions = self._consistent(text, merge_regions(regions), extra)
+        protected = self._protected_strings(text, regions + detected, extra)
         if self.mask_all_occurrences and protected:
             regions = merge_regions(regions + self._occurrences(text, regions, protected))
-            assign_groups(text, regions)
-            protected = self._protected_strings(text, regions + detected)
+            regions = self._consistent(text, regions, extra)
+            protected = self._protected_strings(text, regions + detected, extra)
         for _ in range(self.max_repair_rounds):
             out, reps = self._render(text, regions, protected)
             leaks = find_leaks(out, protected)
             if not leaks:
                 return out, reps
             regions = merge_regions(regions + self._repairs(text, out, reps, leaks, protected))
-            assign_groups(text, regions)
-            protected = self._protected_strings(text, regions + detected)
+            assign_groups(text, regions, link_given_names=self.entity_consistency)
+            protected = self._protected_strings(text, regions + detected, extra)
         raise AnonymizationError(
             f"anonymizer: masked text still present in the output after {self.max_repair_rounds} repair rounds"
         )
 
-    def _protected_strings(self, text: str, regions: List[Region]) -> Dict[str, Region]:
+    def _consistent(self, text: str, regions: List[Region], abbreviations: Dict[str, Region]) -> List[Region]:
+        """Entity-level consistency (``entity_consistency``): grow regions over what
+        belongs to the same mention (initials before a surname, "(ECJ)" after a court),
+        join same-label regions that only whitespace separates (a name the NER split, or
+        "Alan" next to the masked "Yalman"), then group mentions into entities; the
+        abbreviations found are added to ``abbreviations`` for propagation."""
+        if self.entity_consistency:
+            grown = []
+            for r in regions:
+                start, end, abbreviation = adjacent_extensions(text, r.start, r.end, r.label)
+                grown.append(dc_replace(r, start=start, end=end))
+                if abbreviation is None and is_abbreviation(text[r.start:r.end]):
+                    abbreviation = text[r.start:r.end]
+                if abbreviation and _n_visible(abbreviation) >= self.min_length:
+                    abbreviations.setdefault(abbreviation, r)
+                    for long_form in acronym_expansions(text, abbreviation):
+                        abbreviations.setdefault(long_form, r)
+            regions = merge_adjacent(text, merge_regions(grown))
+        assign_groups(text, regions, link_given_names=self.entity_consistency)
+        return regions
+
+    def _protected_strings(self, text: str, regions: List[Region], extra: Optional[Dict[str, Region]] = None
+                           ) -> Dict[str, Region]:
         """Masked surface strings (long enough to check) -> a region they come from."""
-        out: Dict[str, Region] = {}
+        out: Dict[str, Region] = dict(extra or {})
         for r in regions:
             s = text[r.start:r.end]
+            if r.source == SOURCE_CANDIDATE and not looks_like_a_name(s):
+                continue  # a low-confidence "and" or "son" is masked where found, not everywhere
             if _n_visible(s) >= self.min_length:
                 out.setdefault(s, r)
-            if self.mask_name_parts and r.label in PERSON_LABELS and r.source == SOURCE_NER:
-                # a surname alone ("Yalman" of "Mr Galip Yalman") is the same person
-                for part in _surname_parts(s):
+            if self.mask_name_parts and is_person(r.label) and r.source == SOURCE_NER:
+                # the same person: a surname alone ("Yalman" of "Mr Galip Yalman"), and with
+                # entity_consistency every distinctive part ("Galip", "YALMAN")
+                parts = distinctive_name_parts(s) if self.entity_consistency else surname_parts(s)
+                for part in parts:
                     if _n_visible(part) >= max(self.min_length, 3):
                         out.setdefault(part, r)
+            if self.entity_consistency and r.label in ORGANISATION_LABELS and r.source == SOURCE_NER:
+                # "District Court" later in a judgment about the "Stockholm District Court"
+                for short in organisation_short_forms(s):
+                    out.setdefault(short, r)
         return out
 
     def _occurrences(self, text: str, regions: List[Region], protected: Dict[str, Region]) -> List[Region]:
@@ -411,8 +354,8 @@ class Anonymizer:
         lookup = {_ws_norm(k): v for k, v in protected.items()}
         found = []
         for m in pattern.finditer(text):
-            if covered.covers(m.start(), m.end()):
-                continue
+            if covered.contains(m.start(), m.end()):
+                continue  # already masked; a partial overlap is added and merges
             src = lookup.get(_ws_norm(m.group(0)))
             if src is None:
                 continue
@@ -518,6 +461,8 @@ class Anonymizer:
         "min_length": 3,
         "max_repair_rounds": 20,
         "titled_names_as": "PERSON",
+        "candidates_key": "ent_candidates",
+        "entity_consistency": True,
     },
     requires=["doc.ents"],
     assigns=["doc._.anonymized", "doc._.anon_replacements"],
@@ -540,6 +485,8 @@ def make_anonymizer(
     min_length: int,
     max_repair_rounds: int,
     titled_names_as: Optional[str],
+    candidates_key: Optional[str],
+    entity_consistency: bool,
 ) -> Anonymizer:
     return Anonymizer(
         nlp, name, spans_key=spans_key, default_operator=default_operator, operators=operators,
@@ -547,7 +494,7 @@ def make_anonymizer(
         replace_format=replace_format, hash_length=hash_length, salt_env=salt_env,
         salt_file=salt_file, mask_all_occurrences=mask_all_occurrences,
         mask_name_parts=mask_name_parts, min_length=min_length, max_repair_rounds=max_repair_rounds,
-        titled_names_as=titled_names_as,
+        titled_names_as=titled_names_as, candidates_key=candidates_key, entity_consistency=entity_consistency,
     )
 
 
@@ -568,23 +515,6 @@ def _n_visible(s: str) -> int:
 
 def _ws_norm(s: str) -> str:
     return " ".join(s.split())
-
-
-def _surname_parts(name: str) -> List[str]:
-    """The surname of a multi-word person name, as written ("Yalman", "van Dijk")."""
-    words = _WORD_RE.findall(name)
-    while words and words[0].rstrip(".").casefold() in TITLES:
-        words = words[1:]
-    words = [w.rstrip(".") if w.endswith(".") and len(w) > 2 else w for w in words]
-    if len(words) < 2:
-        return []
-    last = words[-1]
-    if len(last.rstrip(".")) < 2 or not last[:1].isupper():
-        return []
-    parts = [last]
-    if len(words) >= 3 and words[-2].casefold() in NAME_PARTICLES:
-        parts.append(f"{words[-2]} {last}")
-    return parts
 
 
 def _alternation(strings: Iterable[str], word_boundaries: bool) -> Optional["re.Pattern[str]"]:
@@ -637,16 +567,15 @@ class _Coverage:
         self.starts = [r.start for r in regions]
         self.ends = [r.end for r in regions]
 
-    def covers(self, start: int, end: int) -> bool:
-        """True if [start, end) overlaps any region."""
+    def contains(self, start: int, end: int) -> bool:
+        """True if one region covers all of [start, end)."""
         i = bisect_right(self.starts, start) - 1
-        if i >= 0 and self.ends[i] > start:
-            return True
-        j = i + 1
-        return j < len(self.starts) and self.starts[j] < end
+        return i >= 0 and self.ends[i] >= end
 
 
-_PRIORITY = {SOURCE_NER: 0, SOURCE_OCCURRENCE: 1, SOURCE_REPAIR: 2}
+# which region's label a merged region keeps: the NER's, then a copy of an NER decision
+# (occurrence), then a low-confidence candidate, then a repair
+_PRIORITY = {SOURCE_NER: 0, SOURCE_OCCURRENCE: 1, SOURCE_CANDIDATE: 2, SOURCE_REPAIR: 3}
 
 
 def merge_regions(regions: List[Region]) -> List[Region]:
@@ -669,3 +598,26 @@ def merge_regions(regions: List[Region]) -> List[Region]:
             operator=best.operator,
         ))
     return out
+
+
+def merge_adjacent(text: str, regions: List[Region]) -> List[Region]:
+    """Join sorted, non-overlapping regions of one label that only whitespace without a
+    blank line separates: "Galip" + "Yalman" -> "Galip Yalman" (one mention, one pseudonym)."""
+    out: List[Region] = []
+    for r in regions:
+        prev = out[-1] if out else None
+        gap = text[prev.end:r.start] if prev is not None else None
+        if prev is not None and prev.label == r.label and not gap.strip() and "\n\n" not in gap:
+            best = prev if _PRIORITY.get(prev.source, 9) <= _PRIORITY.get(r.source, 9) else r
+            out[-1] = Region(prev.start, r.end, prev.label, best.source, operator=best.operator)
+        else:
+            out.append(r)
+    return out
+
+
+def ensure_anonymizer(nlp: Language, config: Optional[Dict] = None) -> "Anonymizer":
+    """The pipeline's anonymizer; one is added last (with ``config``) when it has none."""
+    names = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == "anonymizer"]
+    if names:
+        return nlp.get_pipe(names[0])
+    return nlp.add_pipe("anonymizer", config=dict(config or {}), last=True)
