@@ -395,6 +395,24 @@ def anonymizer_config(args) -> dict:
     return cfg
 
 
+def set_mask_threshold(nlp, value: Optional[str]) -> None:
+    """--mask-threshold: a probability, 'off', or None (keep the pipeline's setting)."""
+    if value is None:
+        return
+    from legal_anon.crf_ner import find_crf_tagger
+
+    tagger = find_crf_tagger(nlp)
+    if tagger is None:
+        raise ValueError("--mask-threshold needs a pipeline with a CRF tagger (bilstm_crf_ner or crf_ner)")
+    if value == "off":
+        tagger.mask_threshold = None
+        return
+    try:
+        tagger.mask_threshold = float(value)
+    except ValueError:
+        raise ValueError(f"--mask-threshold expects a probability in (0, 1] or 'off', got {value!r}") from None
+
+
 def load_pipeline(model: str, args):
     """Load the model and make sure it ends with a configured anonymizer."""
     import spacy
@@ -402,6 +420,7 @@ def load_pipeline(model: str, args):
     from legal_anon.anonymizer import load_salt
 
     nlp = spacy.load(model)
+    set_mask_threshold(nlp, getattr(args, "mask_threshold", None))
     cfg = anonymizer_config(args)
     names = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == "anonymizer"]
     if not names:
@@ -551,6 +570,9 @@ def _add_operator_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spans-key", default=None, help="read spans from doc.spans[KEY] instead of doc.ents")
     p.add_argument("--min-length", type=int, default=None, help="shortest surface string propagated/checked (default 3)")
     p.add_argument("--no-occurrences", action="store_true", help="do not mask other occurrences of masked strings")
+    p.add_argument("--mask-threshold", default=None, metavar="P|off",
+                   help="recall control of the CRF tagger: also mask tokens whose probability of being inside "
+                        "an entity is >= P ('off': doc.ents only; default: as configured in the pipeline)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -210,6 +210,15 @@ def masked_spans_from_doc(doc, span_key: Optional[str] = None) -> List[Span]:
     return normalize_spans((s.start_char, s.end_char) for s in spans)
 
 
+def masked_spans_from_anonymizer(doc) -> List[Span]:
+    """Character spans the ``anonymizer`` component replaced (``doc._.anon_replacements``):
+    what the published text really hides, occurrences and repairs included."""
+    reps = doc._.anon_replacements
+    if reps is None:
+        raise ValueError("masked_spans_from_anonymizer: the pipeline has no anonymizer (doc._.anon_replacements is None)")
+    return normalize_spans((r["start"], r["end"]) for r in reps)
+
+
 def to_tab_output(
     spans_by_doc: Mapping[str, Iterable[Sequence[int]]], doc_ids: Optional[Iterable[str]] = None
 ) -> Dict[str, List[List[int]]]:

@@ -3,8 +3,13 @@
     python -m scripts.evaluate_tab MODEL GOLD.json --name NAME [--reports-dir reports]
         [--mlm bert-base-uncased [--mlm OTHER ...] | --no-mlm] [--span-key KEY] [--policy first]
 
-Runs MODEL over every document's text and masks what it predicts (``doc.ents``, or
-``doc.spans[KEY]`` with --span-key). MODEL may also be an existing TAB-format output file
+Runs MODEL over every document's text and scores what it masks: by default the
+``anonymizer``'s output (``doc._.anon_replacements``: detected entities, the recall
+control's candidates, other occurrences and name parts; an anonymizer with the packaged
+operators is added when MODEL has none), or with ``--masks ents`` the NER's ``doc.ents``
+(``doc.spans[KEY]`` with --span-key). ``--mask-threshold`` sets the CRF tagger's recall
+control (a probability, or ``off``); ``--no-consistency`` turns the anonymizer's
+entity-level consistency off (for ablations). MODEL may also be an existing TAB-format output file
 (``.json``, e.g. the anonymizer CLI's ``tab_predictions.json``): it is checked and scored
 (TAB measures only). Writes, under ``reports/NAME/``:
 
@@ -54,6 +59,9 @@ def markdown_report(report: Dict[str, Any]) -> str:
         "",
         f"{tab['n_documents']} documents, {tab['n_annotator_layers']} annotator layers; "
         f"{report['n_masked_spans']} masked spans in `{report['tab_output']}`.",
+        "",
+        f"Scored: {report.get('masks', 'ents')}"
+        + (f" (mask_threshold {report['mask_threshold']})" if report.get("mask_threshold") is not None else ""),
         "",
         "## TAB privacy measures (all annotators, micro-averaged)",
         "",
@@ -126,17 +134,60 @@ def summary(report: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def _threshold_of(nlp) -> Optional[float]:
+    from legal_anon.crf_ner import find_crf_tagger
+
+    tagger = find_crf_tagger(nlp)
+    return tagger.mask_threshold if tagger is not None else None
+
+
 def is_system_output(model: str) -> bool:
     return str(model).endswith(".json") and Path(model).is_file()
+
+
+MASKS = ("anonymizer", "ents")
+PACKAGED_ANONYMIZER = {"operators": {"PERSON": "pseudonym"}}
+
+
+def parse_threshold(value: Optional[str]) -> Union[None, str, float]:
+    """--mask-threshold: None = as configured, "off", or a probability in (0, 1]."""
+    if value is None or value == "off":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"--mask-threshold must be a probability or 'off', not {value!r}") from None
+
+
+def load_for_evaluation(model: str, masks: str = "anonymizer", mask_threshold: Union[None, str, float] = None,
+                        consistency: Optional[bool] = None):
+    """spacy.load(model), set up to mask the way the evaluation asks."""
+    import spacy
+    from legal_anon.anonymizer import ensure_anonymizer
+    from legal_anon.crf_ner import find_crf_tagger
+
+    if masks not in MASKS:
+        raise ValueError(f"masks must be one of {MASKS}, not {masks!r}")
+    nlp = spacy.load(model)
+    tagger = find_crf_tagger(nlp)
+    if mask_threshold is not None:
+        if tagger is None:
+            raise ValueError(f"{model}: --mask-threshold needs a CRF tagger (bilstm_crf_ner or crf_ner)")
+        tagger.mask_threshold = None if mask_threshold == "off" else float(mask_threshold)
+    if masks == "anonymizer":
+        anonymizer = ensure_anonymizer(nlp, PACKAGED_ANONYMIZER)
+        if consistency is not None:
+            anonymizer.entity_consistency = consistency
+    return nlp
 
 
 def evaluate_pipeline(
     model: str, gold_path: Path, name: str, reports_dir: Path = Path("reports"),
     mlm: Union[None, str, Sequence[str]] = "bert-base-uncased", span_key: Optional[str] = None,
     policy: str = "first", batch_size: int = 4, command: str = "",
-    summary_json: Optional[Path] = None,
+    summary_json: Optional[Path] = None, masks: str = "anonymizer",
+    mask_threshold: Union[None, str, float] = None, consistency: Optional[bool] = None,
 ) -> Dict[str, Any]:
-    import spacy
     from spacy.training import Example
     from scripts.convert_tab import convert_tab_file
 
@@ -152,11 +203,14 @@ def evaluate_pipeline(
         output_path = Path(model)
         system = tm.read_tab_output(output_path)
     else:
-        nlp = spacy.load(model)
+        nlp = load_for_evaluation(model, masks, mask_threshold, consistency)
         start = time.time()
         pred_docs = list(nlp.pipe((r["text"] for r in records), batch_size=batch_size))
         seconds = time.time() - start
-        spans = {r["doc_id"]: tm.masked_spans_from_doc(d, span_key) for r, d in zip(records, pred_docs)}
+        spans = {
+            r["doc_id"]: tm.masked_spans_from_anonymizer(d) if masks == "anonymizer" else tm.masked_spans_from_doc(d, span_key)
+            for r, d in zip(records, pred_docs)
+        }
         output_path = out_dir / "tab_output.json"
         tm.write_tab_output(output_path, spans, doc_ids=[r["doc_id"] for r in records])
         system = tm.read_tab_output(output_path)  # score what was written
@@ -191,6 +245,8 @@ def evaluate_pipeline(
         "gold": str(gold_path),
         "policy": policy,
         "span_key": span_key,
+        "masks": masks if pred_docs is not None else "system output file",
+        "mask_threshold": _threshold_of(nlp) if pred_docs is not None else None,
         "tab_output": str(output_path),
         "n_masked_spans": sum(len(v) for v in system.values()),
         "output_check": problems,
@@ -217,6 +273,9 @@ def main(
     span_key: Optional[str] = typer.Option(None, "--span-key", help="Mask doc.spans[KEY] instead of doc.ents"),
     policy: str = typer.Option("first", "--policy", help="Annotator policy of the NER gold (scripts/convert_tab.py)"),
     batch_size: int = typer.Option(4, "--batch-size"),
+    masks: str = typer.Option("anonymizer", "--masks", help="What is scored: 'anonymizer' (the anonymized output) or 'ents' (doc.ents / --span-key)"),
+    mask_threshold: Optional[str] = typer.Option(None, "--mask-threshold", help="Set the CRF tagger's recall control: a probability, or 'off' (default: as configured in MODEL)"),
+    no_consistency: bool = typer.Option(False, "--no-consistency", help="Turn the anonymizer's entity-level consistency off"),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the headline figures as flat JSON (e.g. reports/eval_NAME.json for package meta)"),
 ):
     """Run MODEL over TAB gold documents; write TAB output, TAB measures and seqeval scores."""
@@ -227,7 +286,8 @@ def main(
         name = p.parent.name if p.name in ("model-best", "model-last") else p.stem
     command = "python -m scripts.evaluate_tab " + " ".join(sys.argv[1:])
     report = evaluate_pipeline(model, gold_path, name, reports_dir, None if no_mlm else mlm,
-                               span_key, policy, batch_size, command, summary_json)
+                               span_key, policy, batch_size, command, summary_json, masks,
+                               parse_threshold(mask_threshold), False if no_consistency else None)
     print(markdown_report(report))
     if report["output_check"]:
         raise typer.Exit(1)
