@@ -51,7 +51,7 @@ def main(
     output: Optional[Path] = typer.Option(None, "--output-dir", help="CLI output folder (default: temporary)"),
     batch_size: int = typer.Option(16, "--batch-size", "-b"),
     n_process: int = typer.Option(1, "--n-process", "-n"),
-    formats: str = typer.Option("text,json,tab,html", "--format", "-f"),
+    formats: str = typer.Option("text,json,tab", "--format", "-f"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the benchmark report (JSON) here"),
 ):
     tmp = Path(tempfile.mkdtemp(prefix="legal_anon_bench_"))
@@ -89,7 +89,8 @@ def main(
             "peak_rss_mb": round(peak_child_mb, 1),
             "peak_rss_mb_cli": summary.get("peak_rss_mb"),
             "masked": summary.get("replacements_by_label"),
-            "files_failed": summary.get("files_failed"),
+            "inputs_failed": len(summary.get("inputs_failed", [])),
+            "docs_failed": len(summary.get("docs_failed", [])),
         }
         typer.echo(json.dumps(report, indent=2))
         if out:

@@ -61,39 +61,141 @@ def input_dir(tmp_path_factory, sample_docs):
 
 def test_folder_all_formats_bad_files_skipped(model_dir, input_dir, tmp_path, sample_docs, capsys):
     out = tmp_path / "out"
-    rc = main(["anonymize", str(input_dir), "-m", str(model_dir), "-o", str(out), "-q",
+    rc = main(["anonymize", str(input_dir), "-m", str(model_dir), "-o", str(out), "-q", "-f", "text,json,tab,html,parquet",
                "--summary-json", str(out / "summary.json"), "-b", "4"])
     assert rc == 1  # some inputs failed
     err = capsys.readouterr().err
     for bad in ("broken.json", "latin1.txt", "notext.jsonl"):
         assert f"skipped {input_dir / bad}" in err
+    assert "not UTF-8 text (byte 3" in err
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["files_ok"] == 8
-    assert summary["files_failed"] == 3 and summary["docs"] == 12
+    assert summary["inputs"] == 11 and len(summary["inputs_failed"]) == 3 and summary["docs"] == 12
     assert summary["words"] > 3000 and summary["peak_rss_mb"] > 0
+    errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+    assert sorted(Path(e["source"]).name for e in errors) == ["broken.json", "latin1.txt", "notext.jsonl"]
     # text
     texts = sorted(p.name for p in (out / "text").iterdir())
-    assert len(texts) == 12 and "sub_more.txt" not in texts
-    # json spans, with offsets that hold in both texts
+    assert len(texts) == 12 and "sub%2Fmore%3A1.txt" not in texts
+    # json spans: offsets and replacements that hold in both texts, but no original text
     records = [json.loads(line) for line in (out / "spans.jsonl").read_text().splitlines()]
     by_id = {d["doc_id"]: d["text"] for d in sample_docs}
     assert {r["doc_id"] for r in records} == set(list(by_id)[:12])
     for r in records:
-        original = by_id[r["doc_id"]]
+        assert all("text" not in rep for rep in r["replacements"]) and all("text" not in e for e in r["entities"])
         for rep in r["replacements"]:
-            assert original[rep["start"]:rep["end"]] == rep["text"]
             assert r["anonymized"][rep["new_start"]:rep["new_end"]] == rep["replacement"]
-            if len(rep["text"].strip()) >= 3:
-                assert rep["text"] not in r["anonymized"]
     # TAB format
     tab = json.loads((out / "tab_predictions.json").read_text())
     assert set(tab) == {r["doc_id"] for r in records}
     assert all(isinstance(s, list) and len(s) == 2 for spans in tab.values() for s in spans)
-    # HTML: a page per document with the spans highlighted, and an index
+    # HTML of the anonymized text, a page per document and an index
     html_files = list((out / "html").glob("*.html"))
     assert len(html_files) == 13
     page = (out / "html" / f"{sample_docs[0]['doc_id']}.html").read_text()
-    assert "<mark" in page and "PERSON" in page and "PERSON_1" in page
+    assert "<mark" in page and "PERSON_1" in page
+    # Parquet: one row per document
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out / "anonymized.parquet")
+    assert table.num_rows == 12 and set(table.column("doc_id").to_pylist()) == {r["doc_id"] for r in records}
+
+
+def test_default_outputs_never_contain_a_masked_string_and_review_material_is_apart(
+        model_dir, input_dir, tmp_path, sample_docs, capsys):
+    """An output folder someone shares as anonymized holds anonymized material only: every
+    file of every format is searched for every string the anonymizer masked. The original
+    identifiers go only to --review-dir, outside it, under a warning."""
+    out, review = tmp_path / "out", tmp_path / "review"
+    main(["anonymize", str(input_dir), "-m", str(model_dir), "-o", str(out), "-q", "-f", "text,json,tab,html,parquet",
+          "--review-dir", str(review)])
+    err = capsys.readouterr().err
+    assert "REVIEW" in err and str(review) in err and "ORIGINAL identifiers" in err
+    masked = set()
+    for line in (review / "spans_with_text.jsonl").read_text(encoding="utf8").splitlines():
+        rec = json.loads(line)
+        masked |= {r["text"] for r in rec["replacements"] if len(r["text"].strip()) >= 3}
+    assert len(masked) > 50
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) == 12 + 13 + 4  # texts, HTML pages + index, spans, TAB, Parquet, errors
+    for path in files:
+        content = path.read_bytes().decode("utf8", errors="replace")
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            rows = pq.read_table(path).to_pylist()
+            for row in rows:  # the nested columns are JSON text
+                row["entities"], row["replacements"] = json.loads(row["entities"]), json.loads(row["replacements"])
+            content = "\n".join(_strings(rows))
+        elif path.suffix in (".json", ".jsonl"):  # the strings only: offsets are numbers, "1958" is a year
+            content = "\n".join(s for line in content.splitlines() for s in _strings(json.loads(line)))
+        leaked = [m for m in masked if m in content]
+        assert not leaked, (path, leaked[:5])
+    review_page = (review / "html" / f"{sample_docs[0]['doc_id']}.html").read_text(encoding="utf8")
+    assert "REVIEW MATERIAL" in review_page and "not anonymized" in review_page
+    assert any(m in review_page for m in masked)  # the review page does show the originals
+    # review material inside the output folder is refused
+    assert main(["anonymize", str(input_dir), "-m", str(model_dir), "-o", str(out), "-q",
+                 "--review-dir", str(out / "review")]) == 2
+    assert "must lie outside the output folder" in capsys.readouterr().err
+
+
+def _strings(value):
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_repeated_doc_ids_are_renamed_one_way_and_said_in_the_summary(model_dir, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps({"id": "x", "text": "Mr Galip Yalman left."}) + "\n"
+                                    + json.dumps({"id": "x", "text": "Ms Ayse Kaya stayed."}) + "\n", encoding="utf8")
+    (folder / "x.txt").write_text("Mr Nadir Demir wrote.", encoding="utf8")
+    out = tmp_path / "out"
+    assert main([str(folder), "-m", str(model_dir), "-o", str(out), "-q", "--summary-json", str(out / "s.json")]) == 0
+    assert "renamed:   2 repeated doc_id(s) (x -> x#2, x -> x#3)" in capsys.readouterr().err
+    summary = json.loads((out / "s.json").read_text())
+    assert [r["renamed_to"] for r in summary["renamed_doc_ids"]] == ["x#2", "x#3"]
+    tab = json.loads((out / "tab_predictions.json").read_text())
+    assert sorted(tab) == ["x", "x#2", "x#3"]
+    assert sorted(p.name for p in (out / "text").iterdir()) == ["x%232.txt", "x%233.txt", "x.txt"]
+    ids = [json.loads(line)["doc_id"] for line in (out / "spans.jsonl").read_text().splitlines()]
+    assert sorted(ids) == ["x", "x#2", "x#3"]
+
+
+def test_closed_stdout_ends_the_run_quietly(model_dir, tmp_path):
+    """`legal-anon big.jsonl | head -1`: no BrokenPipeError traceback."""
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps({"id": str(i), "text": "Mr Galip Yalman lives in Ankara. " * 20}) + "\n"
+                           for i in range(300)), encoding="utf8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "legal_anon", str(big), "-m", str(model_dir), "-q", "-f", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=300)
+    assert json.loads(first)["doc_id"] == "0"
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()[-2000:]
+
+
+def test_empty_and_oversized_documents_are_recorded_not_fatal(model_dir, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in (
+        {"id": "ok", "text": "Mr Galip Yalman left."}, {"id": "empty", "text": "   "},
+        {"id": "huge", "text": "Mr Galip Yalman left. " * 100})), encoding="utf8")
+    out = tmp_path / "out"
+    assert main([str(folder), "-m", str(model_dir), "-o", str(out), "-q", "--max-chars", "500"]) == 1
+    errors = {e["doc_id"]: e["reason"] for e in map(json.loads, (out / "errors.jsonl").read_text().splitlines())}
+    assert errors["empty"].startswith("empty document") and "over the limit of 500" in errors["huge"]
+    assert list(json.loads((out / "tab_predictions.json").read_text())) == ["ok"]
 
 
 def test_good_run_exit_zero_and_stdout_formats(model_dir, sample_docs, tmp_path, capsys):
@@ -107,10 +209,17 @@ def test_good_run_exit_zero_and_stdout_formats(model_dir, sample_docs, tmp_path,
     assert list(tab) == ["one"] and len(tab["one"]) > 5
 
 
-def test_missing_model_or_input_is_usage_error(tmp_path, capsys):
+def test_missing_model_or_input_is_usage_error(model_dir, tmp_path, capsys):
     (tmp_path / "a.txt").write_text("x")
     assert main([str(tmp_path / "a.txt"), "-m", str(tmp_path / "nope"), "-q"]) == 2
-    assert main([str(tmp_path / "empty_dir_does_not_exist"), "-m", str(tmp_path / "nope"), "-q"]) == 2
+    assert "cannot load pipeline" in capsys.readouterr().err
+    assert main([str(tmp_path / "does_not_exist.txt"), "-m", str(model_dir), "-q"]) == 2
+    assert "no such input" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.csv").write_text("not an input")
+    assert main([str(tmp_path / "empty"), "-m", str(model_dir), "-q"]) == 2
+    assert "no input files found" in capsys.readouterr().err
+    assert main([str(tmp_path / "a.txt"), "-m", str(model_dir), "--no-such-option"]) == 2
 
 
 def test_long_documents_split_offsets_right(model_dir, sample_docs, tmp_path):
@@ -130,8 +239,12 @@ def test_long_documents_split_offsets_right(model_dir, sample_docs, tmp_path):
     assert split["entities"] == whole["entities"]
     assert split["replacements"] == whole["replacements"]
     assert split["anonymized"] == whole["anonymized"]
+    # the offsets hold in both texts: the original with each span replaced is the output
+    rebuilt, pos = [], 0
     for rep in split["replacements"]:
-        assert text[rep["start"]:rep["end"]] == rep["text"]
+        rebuilt += [text[pos:rep["start"]], rep["replacement"]]
+        pos = rep["end"]
+    assert "".join(rebuilt) + text[pos:] == split["anonymized"]
 
 
 def test_python_m_stdin_and_n_process(model_dir, sample_docs, tmp_path):
