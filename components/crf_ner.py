@@ -370,8 +370,13 @@ class CRFEntityRecognizer(TrainablePipe):
     def from_disk(self, path, *, exclude=tuple()):
         def load_model(p):
             self._build_from_cfg()
-            with Path(p).open("rb") as f:
-                self.model.from_bytes(f.read())
+            data = Path(p).read_bytes()
+            try:
+                self.model.from_bytes(data)
+            except Exception as e:  # msgpack's "Unpack failed: incomplete input", a size mismatch ...
+                raise ValueError(f"{self.name}: cannot load the weights in {p} ({len(data)} bytes): the file is "
+                                 f"damaged or truncated, or was saved by a different model ({type(e).__name__}: {e})"
+                                 ) from e
 
         deserialize = {
             "cfg": lambda p: self.cfg.update(srsly.read_json(p)),

@@ -204,9 +204,9 @@ def normalize_spans(spans: Iterable[Sequence[int]]) -> List[Span]:
     return [(s, e) for s, e in out]
 
 
-def masked_spans_from_doc(doc, span_key: Optional[str] = None) -> List[Span]:
-    """Character spans a pipeline masks: ``doc.ents`` or ``doc.spans[span_key]``."""
-    spans = doc.spans[span_key] if span_key is not None else doc.ents
+def masked_spans_from_doc(doc, spans_key: Optional[str] = None) -> List[Span]:
+    """Character spans a pipeline masks: ``doc.ents`` or ``doc.spans[spans_key]``."""
+    spans = doc.spans[spans_key] if spans_key is not None else doc.ents
     return normalize_spans((s.start_char, s.end_char) for s in spans)
 
 

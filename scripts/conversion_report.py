@@ -21,6 +21,20 @@ class ConversionError(ValueError):
     """Malformed input: the message names the file and the line or document."""
 
 
+def read_utf8(path: Path) -> str:
+    """The file's text; a ConversionError naming the file, the byte and its line if it is
+    not UTF-8 (a BOM is dropped)."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConversionError(
+            f"{path}: not UTF-8 text: byte {e.start} (line {line}) is {raw[e.start:e.start + 1]!r}; "
+            "convert the file to UTF-8 first (e.g. iconv -f latin1 -t utf-8)") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
 @dataclass
 class ConversionReport:
     source: str

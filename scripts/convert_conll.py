@@ -15,7 +15,7 @@ import spacy
 import typer
 from spacy.tokens import Doc
 
-from scripts.conversion_report import ConversionError, ConversionReport, write_docbin
+from scripts.conversion_report import ConversionError, ConversionReport, read_utf8, write_docbin
 from scripts.token_corpus import DOC_BOUNDARY, Sentence, sentences_to_docs
 
 
@@ -29,23 +29,22 @@ def read_conll(path: Path) -> Iterator[Optional[Sentence]]:
     def sentence() -> Sentence:
         return Sentence(tokens=list(tokens), tags=list(tags), where=f"{path}:{start_line}")
 
-    with path.open(encoding="utf8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.strip()
-            if line.startswith("-DOCSTART-") or line.startswith("# id") or not line:
-                if tokens:
-                    yield sentence()
-                    tokens.clear()
-                    tags.clear()
-                if line.startswith("-DOCSTART-"):
-                    yield DOC_BOUNDARY
-                start_line = lineno + 1
-                continue
-            cols = line.split()
-            if len(cols) < 2:
-                raise ConversionError(f"{path}:{lineno}: expected at least 2 columns (token ... tag), got {line!r}")
-            tokens.append(cols[0])
-            tags.append(cols[-1])
+    for lineno, raw in enumerate(read_utf8(path).split("\n"), start=1):
+        line = raw.strip()
+        if line.startswith("-DOCSTART-") or line.startswith("# id") or not line:
+            if tokens:
+                yield sentence()
+                tokens.clear()
+                tags.clear()
+            if line.startswith("-DOCSTART-"):
+                yield DOC_BOUNDARY
+            start_line = lineno + 1
+            continue
+        cols = line.split()
+        if len(cols) < 2:
+            raise ConversionError(f"{path}:{lineno}: expected at least 2 columns (token ... tag), got {line!r}")
+        tokens.append(cols[0])
+        tags.append(cols[-1])
     if tokens:
         yield sentence()
 

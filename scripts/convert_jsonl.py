@@ -14,7 +14,7 @@ import spacy
 import typer
 from spacy.tokens import Doc
 
-from scripts.conversion_report import ConversionError, ConversionReport, write_docbin
+from scripts.conversion_report import ConversionError, ConversionReport, read_utf8, write_docbin
 from scripts.token_corpus import Sentence, sentences_to_docs
 
 
@@ -33,21 +33,20 @@ def parse_label_list(labels: Optional[str]) -> Optional[List[str]]:
 
 def read_jsonl(path: Path, label_list: Optional[Sequence[str]] = None) -> Iterator[Sentence]:
     path = Path(path)
-    with path.open(encoding="utf8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConversionError(f"{where}: invalid JSON ({e.msg}, column {e.colno})") from None
-            if not isinstance(record, dict) or "tokens" not in record or "ner_tags" not in record:
-                raise ConversionError(f"{where}: expected an object with 'tokens' and 'ner_tags'")
-            tokens, tags = record["tokens"], record["ner_tags"]
-            if not isinstance(tokens, list) or not isinstance(tags, list):
-                raise ConversionError(f"{where}: 'tokens' and 'ner_tags' must be lists")
-            yield Sentence(tokens=tokens, tags=[_tag_name(t, label_list, where) for t in tags], where=where)
+    for lineno, line in enumerate(read_utf8(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ConversionError(f"{where}: invalid JSON ({e.msg}, column {e.colno})") from None
+        if not isinstance(record, dict) or "tokens" not in record or "ner_tags" not in record:
+            raise ConversionError(f"{where}: expected an object with 'tokens' and 'ner_tags'")
+        tokens, tags = record["tokens"], record["ner_tags"]
+        if not isinstance(tokens, list) or not isinstance(tags, list):
+            raise ConversionError(f"{where}: 'tokens' and 'ner_tags' must be lists")
+        yield Sentence(tokens=tokens, tags=[_tag_name(t, label_list, where) for t in tags], where=where)
 
 
 def _tag_name(tag, label_list: Optional[Sequence[str]], where: str) -> str:

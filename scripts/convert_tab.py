@@ -37,7 +37,7 @@ from legal_anon.tab import (
     TAB_META_KEY,
     TAB_SPAN_KEY,
 )
-from scripts.conversion_report import ConversionError, ConversionReport, write_docbin
+from scripts.conversion_report import ConversionError, ConversionReport, read_utf8, write_docbin
 
 POLICIES = ("per-annotator", "first", "union")
 REQUIRED_MENTION_KEYS = (
@@ -49,6 +49,7 @@ REASON_OVERLAP = "overlaps a longer masked mention of the same annotator (kept i
 REASON_OTHER_LAYER = "annotator layer not used for doc.ents by policy 'first' (kept in doc.spans['tab'])"
 REASON_UNION_DUPLICATE = "same span as another annotator's mention (policy 'union': merged)"
 REASON_UNION_OVERLAP = "overlaps a longer masked mention of another annotator (policy 'union')"
+NOTE_NO_LAYER = "documents without an annotation layer (not converted by policy 'per-annotator')"
 REASON_NO_TOKENS = "covers only whitespace: no token to align to (dropped entirely)"
 REPAIR_EXPANDED = "offsets inside a token: expanded to token boundaries"
 
@@ -57,11 +58,9 @@ def load_tab_json(path: Path) -> List[dict]:
     """Read a TAB JSON file: a list of documents. Errors name the file and line."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf8"))
+        data = json.loads(read_utf8(path))
     except json.JSONDecodeError as e:
         raise ConversionError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    except UnicodeDecodeError as e:
-        raise ConversionError(f"{path}: not UTF-8 text ({e})") from None
     if not isinstance(data, list):
         raise ConversionError(f"{path}: expected a JSON list of documents, got {type(data).__name__}")
     return data
@@ -213,6 +212,10 @@ def convert_document(
 
     all_annotators = [a for a, _ in layers]
     docs: List[Doc] = []
+    if policy == "per-annotator" and not all_annotators:
+        # no layer says what to mask: as a training example it would teach "mask nothing"
+        report.notes[NOTE_NO_LAYER] = report.notes.get(NOTE_NO_LAYER, 0) + 1
+        return docs
     if policy == "per-annotator":
         for annotator in all_annotators:
             ents = resolve_overlaps(masked(annotator), REASON_OVERLAP)

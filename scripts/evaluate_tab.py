@@ -1,13 +1,13 @@
 """Evaluate a pipeline on TAB JSON gold (all annotators): TAB privacy measures + seqeval.
 
     python -m scripts.evaluate_tab MODEL GOLD.json --name NAME [--reports-dir reports]
-        [--mlm bert-base-uncased [--mlm OTHER ...] | --no-mlm] [--span-key KEY] [--policy first]
+        [--mlm bert-base-uncased [--mlm OTHER ...] | --no-mlm] [--spans-key KEY] [--policy first]
 
 Runs MODEL over every document's text and scores what it masks: by default the
 ``anonymizer``'s output (``doc._.anon_replacements``: detected entities, the recall
 control's candidates, other occurrences and name parts; an anonymizer with the packaged
 operators is added when MODEL has none), or with ``--masks ents`` the NER's ``doc.ents``
-(``doc.spans[KEY]`` with --span-key). ``--mask-threshold`` sets the CRF tagger's recall
+(``doc.spans[KEY]`` with --spans-key). ``--mask-threshold`` sets the CRF tagger's recall
 control (a probability, or ``off``); ``--no-consistency`` turns the anonymizer's
 entity-level consistency off (for ablations). MODEL may also be an existing TAB-format output file
 (``.json``, e.g. the anonymizer CLI's ``tab_predictions.json``): it is checked and scored
@@ -183,7 +183,7 @@ def load_for_evaluation(model: str, masks: str = "anonymizer", mask_threshold: U
 
 def evaluate_pipeline(
     model: str, gold_path: Path, name: str, reports_dir: Path = Path("reports"),
-    mlm: Union[None, str, Sequence[str]] = "bert-base-uncased", span_key: Optional[str] = None,
+    mlm: Union[None, str, Sequence[str]] = "bert-base-uncased", spans_key: Optional[str] = None,
     policy: str = "first", batch_size: int = 4, command: str = "",
     summary_json: Optional[Path] = None, masks: str = "anonymizer",
     mask_threshold: Union[None, str, float] = None, consistency: Optional[bool] = None,
@@ -208,7 +208,7 @@ def evaluate_pipeline(
         pred_docs = list(nlp.pipe((r["text"] for r in records), batch_size=batch_size))
         seconds = time.time() - start
         spans = {
-            r["doc_id"]: tm.masked_spans_from_anonymizer(d) if masks == "anonymizer" else tm.masked_spans_from_doc(d, span_key)
+            r["doc_id"]: tm.masked_spans_from_anonymizer(d) if masks == "anonymizer" else tm.masked_spans_from_doc(d, spans_key)
             for r, d in zip(records, pred_docs)
         }
         output_path = out_dir / "tab_output.json"
@@ -232,7 +232,7 @@ def evaluate_pipeline(
     tab = tm.tab_scores(gold, system, weighting, reason)
 
     ner = None
-    if span_key is None and pred_docs is not None:
+    if spans_key is None and pred_docs is not None:
         ref_docs, _ = convert_tab_file(Path(gold_path), None, policy=policy, lang=nlp.lang)
         examples = [Example(p, r) for p, r in zip(pred_docs, ref_docs)]
         ner = seqeval_ner_score(examples)
@@ -244,7 +244,7 @@ def evaluate_pipeline(
         "model": str(model),
         "gold": str(gold_path),
         "policy": policy,
-        "span_key": span_key,
+        "spans_key": spans_key,
         "masks": masks if pred_docs is not None else "system output file",
         "mask_threshold": _threshold_of(nlp) if pred_docs is not None else None,
         "tab_output": str(output_path),
@@ -270,10 +270,10 @@ def main(
     reports_dir: Path = typer.Option(Path("reports"), "--reports-dir", help="Parent folder of the report"),
     mlm: List[str] = typer.Option(["bert-base-uncased"], "--mlm", help="Masked LM (name or local dir) for BERT-weighted precision, loaded offline; repeat to try several in order"),
     no_mlm: bool = typer.Option(False, "--no-mlm", help="Skip the BERT-weighted precision"),
-    span_key: Optional[str] = typer.Option(None, "--span-key", help="Mask doc.spans[KEY] instead of doc.ents"),
+    spans_key: Optional[str] = typer.Option(None, "--spans-key", help="Mask doc.spans[KEY] instead of doc.ents"),
     policy: str = typer.Option("first", "--policy", help="Annotator policy of the NER gold (scripts/convert_tab.py)"),
     batch_size: int = typer.Option(4, "--batch-size"),
-    masks: str = typer.Option("anonymizer", "--masks", help="What is scored: 'anonymizer' (the anonymized output) or 'ents' (doc.ents / --span-key)"),
+    masks: str = typer.Option("anonymizer", "--masks", help="What is scored: 'anonymizer' (the anonymized output) or 'ents' (doc.ents / --spans-key)"),
     mask_threshold: Optional[str] = typer.Option(None, "--mask-threshold", help="Set the CRF tagger's recall control: a probability, or 'off' (default: as configured in MODEL)"),
     no_consistency: bool = typer.Option(False, "--no-consistency", help="Turn the anonymizer's entity-level consistency off"),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the headline figures as flat JSON (e.g. reports/eval_NAME.json for package meta)"),
@@ -286,7 +286,7 @@ def main(
         name = p.parent.name if p.name in ("model-best", "model-last") else p.stem
     command = "python -m scripts.evaluate_tab " + " ".join(sys.argv[1:])
     report = evaluate_pipeline(model, gold_path, name, reports_dir, None if no_mlm else mlm,
-                               span_key, policy, batch_size, command, summary_json, masks,
+                               spans_key, policy, batch_size, command, summary_json, masks,
                                parse_threshold(mask_threshold), False if no_consistency else None)
     print(markdown_report(report))
     if report["output_check"]:

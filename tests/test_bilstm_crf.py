@@ -262,3 +262,12 @@ def test_entities_never_begin_or_end_on_whitespace_tokens():
     spans = [Span(doc, 0, space + 1, label="PER"), Span(doc, space, space + 1, label="LOC"),
              Span(doc, space + 3, space + 4, label="LOC")]
     assert [(e.text, e.label_) for e in _strip_space_tokens(doc, spans)] == [("Mr Smith", "PER"), ("Paris", "LOC")]
+
+
+def test_a_truncated_weights_file_is_named_in_the_error(trained_nlp, tmp_path):
+    trained_nlp.to_disk(tmp_path / "model")
+    weights = tmp_path / "model" / "bilstm_crf_ner" / "model"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ValueError) as err:
+        spacy.load(tmp_path / "model")
+    assert str(weights) in str(err.value) and "damaged or truncated" in str(err.value)

@@ -229,3 +229,21 @@ def test_vendored_tab_subset_converts_with_every_mention_accounted_for(name, pol
         assert sum(report.entities_out.values()) == masked - report.not_entities.get(REASON_OVERLAP, 0)
         assert sum(len(d.spans[TAB_SPAN_KEY]) for d in docs) == sum(by_type.values())
     assert (VENDORED_TAB / "LICENSE.txt").read_text(encoding="utf8").startswith("The MIT License")
+
+
+def test_a_document_without_annotation_layer_is_counted_not_dropped_silently(tmp_path):
+    """per-annotator: nothing says what to mask, so it is no training example, and the report
+    says so; the other policies keep it as a document without entities."""
+    records = [
+        {"doc_id": "a", "text": "Mr Galip Yalman left.", "annotations": {"annotator1": {"entity_mentions": [
+            {"entity_type": "PERSON", "entity_id": "e1", "entity_mention_id": "m1", "start_offset": 3,
+             "end_offset": 15, "span_text": "Galip Yalman", "identifier_type": "DIRECT"}]}}},
+        {"doc_id": "b", "text": "Nobody annotated this.", "annotations": {}},
+    ]
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(records), encoding="utf8")
+    docs, report = convert_tab_file(path, None, policy="per-annotator")
+    assert [d.user_data["doc_id"] for d in docs] == ["a"] and report.documents_in == 2
+    assert report.notes["documents without an annotation layer (not converted by policy 'per-annotator')"] == 1
+    docs, report = convert_tab_file(path, None, policy="first")
+    assert [d.user_data["doc_id"] for d in docs] == ["a", "b"] and not docs[1].ents

@@ -192,3 +192,17 @@ def test_real_multiconer_val_report_adds_up():
     docs, report = convert_jsonl_file(shared_file("multiconer2_en/val_split.jsonl"), None, n_sents=1)
     assert report.notes["sentences"] == 1679
     report.check()
+
+
+@pytest.mark.parametrize("convert,content", [
+    (convert_jsonl_file, b'{"tokens": ["a"], "ner_tags": ["O"]}\n{"tokens": ["Caf\xe9"], "ner_tags": ["O"]}\n'),
+    (convert_conll_file, b"-DOCSTART- -X- -X- O\n\nJohn NNP B-NP B-PER\nCaf\xe9 NN I-NP O\n"),
+])
+def test_a_file_that_is_not_utf8_is_an_error_naming_file_byte_and_line(tmp_path, convert, content):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(content)
+    with pytest.raises(ConversionError) as err:
+        convert(path, tmp_path / "out.spacy")
+    byte = content.index(b"\xe9")
+    assert str(path) in str(err.value) and f"byte {byte} (line " in str(err.value) and "\\xe9" in str(err.value)
+    assert not (tmp_path / "out.spacy").exists()
