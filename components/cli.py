@@ -25,6 +25,8 @@ from typing import Any, Dict, List, Optional
 
 import typer
 
+from .engine import UsageError
+
 DEFAULT_MODEL = "en_legal_anon"
 EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("anonymize", "assemble")
@@ -33,13 +35,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Find and mask identifying information in legal documents.")
 
 
-class UsageError(Exception):
-    """A bad option, a model that does not load, a hash operator without salt."""
-
-
 @dataclass
 class RunStats:
     docs: int = 0
+    docs_resumed: int = 0
     docs_split: int = 0
     words: int = 0
     chars: int = 0
@@ -49,19 +48,18 @@ class RunStats:
     sources: Counter = field(default_factory=Counter)
     started: float = field(default_factory=time.perf_counter)
 
-    def add(self, record, max_length: int) -> None:
+    def add(self, done, max_length: int) -> None:
         self.docs += 1
-        self.docs_split += record.chars > max_length
-        self.words += record.words
-        self.chars += record.chars
-        for r in record.replacements:
-            self.labels[r["label"]] += 1
-            self.sources[r["source"]] += 1
+        self.docs_split += done.chars > max_length
+        self.words += done.words
+        self.chars += done.chars
+        self.labels.update(done.labels)
+        self.sources.update(done.sources)
 
     def as_dict(self) -> Dict[str, Any]:
         wall = time.perf_counter() - self.started
         return {
-            "docs": self.docs, "docs_split": self.docs_split, "words": self.words, "chars": self.chars,
+            "docs": self.docs, "docs_resumed": self.docs_resumed, "docs_split": self.docs_split, "words": self.words, "chars": self.chars,
             "inputs_failed": self.inputs_failed, "docs_failed": self.docs_failed,
             "replacements_by_label": dict(self.labels), "replacements_by_source": dict(self.sources),
             "wall_s": round(wall, 3), "words_per_s": round(self.words / wall, 1) if wall > 0 else None,
@@ -117,51 +115,6 @@ def parse_threshold(value: Optional[str]) -> Any:
         raise UsageError(f"--mask-threshold expects a probability in (0, 1] or 'off', got {value!r}") from None
 
 
-def pipeline_config(model: str):
-    """The config of a pipeline directory or installed package, without loading it."""
-    from spacy import util
-
-    path = Path(model)
-    if not path.exists():
-        if not util.is_package(model):
-            raise OSError(f"{model!r} is neither an installed pipeline package nor a directory")
-        path = util.get_package_path(model)
-    config_path = path / "config.cfg"
-    if not config_path.exists():
-        found = sorted(path.glob("*/config.cfg"))
-        if not found:
-            raise OSError(f"no config.cfg in {path}")
-        config_path = found[0]
-    return util.load_config(config_path, interpolate=False)
-
-
-def load_pipeline(model: str, anonymizer: Dict[str, Any], mask_threshold: Any = ...):
-    """spacy.load(model) with the anonymizer's and the tagger's settings as config overrides;
-    an anonymizer is added (with those settings) when the pipeline has none."""
-    import spacy
-
-    try:
-        components = pipeline_config(model)["components"]
-    except OSError as e:
-        raise UsageError(f"cannot load pipeline {model!r}: {e}") from None
-    overrides: Dict[str, Any] = {}
-    anon_names = [n for n, c in components.items() if c.get("factory") == "anonymizer"]
-    if anon_names and anonymizer:
-        overrides[anon_names[0]] = dict(anonymizer)
-    if mask_threshold is not ...:
-        taggers = [n for n, c in components.items() if c.get("factory") in ("bilstm_crf_ner", "crf_ner")]
-        if not taggers:
-            raise UsageError("--mask-threshold needs a pipeline with a CRF tagger (bilstm_crf_ner or crf_ner)")
-        overrides[taggers[0]] = {"mask_threshold": mask_threshold}
-    try:
-        nlp = spacy.load(model, config={"components": overrides} if overrides else {})
-        if not anon_names:
-            nlp.add_pipe("anonymizer", config=dict(anonymizer), last=True)
-    except Exception as e:  # a bad operator, a missing salt, an invalid threshold, damaged weights
-        raise UsageError(f"cannot load pipeline {model!r}: {e}") from None
-    return nlp
-
-
 # --------------------------------------------------------------------------- anonymize
 
 
@@ -171,8 +124,8 @@ def print_summary(s: Dict[str, Any]) -> None:
     print("legal-anon summary", file=err)
     print(f"  engine:    {s['engine']}", file=err)
     print(f"  inputs:    {s['inputs']} read, {len(s['inputs_failed'])} failed", file=err)
-    print(f"  documents: {s['docs']} anonymized ({s['docs_split']} split for length), {len(s['docs_failed'])} "
-          f"not processed, {s['words']} words, {s['chars']} chars", file=err)
+    print(f"  documents: {s['docs']} anonymized ({s['docs_split']} split for length), {s['docs_resumed']} already "
+          f"done by an earlier run, {len(s['docs_failed'])} not processed, {s['words']} words, {s['chars']} chars", file=err)
     if s["renamed_doc_ids"]:
         shown = ", ".join(f"{r['doc_id']} -> {r['renamed_to']}" for r in s["renamed_doc_ids"][:5])
         print(f"  renamed:   {len(s['renamed_doc_ids'])} repeated doc_id(s) ({shown}"
@@ -217,6 +170,9 @@ def anonymize(
     min_length: Optional[int] = typer.Option(None, "--min-length", help="Shortest surface string propagated/checked (default 3)"),
     no_occurrences: bool = typer.Option(False, "--no-occurrences", help="Do not mask other occurrences of masked strings"),
     mask_threshold: Optional[str] = typer.Option(None, "--mask-threshold", metavar="P|off", help="Recall control of the CRF tagger: also mask tokens whose probability of being inside an entity is >= P ('off': doc.ents only; default: as configured)"),
+    engine: str = typer.Option("local", "--engine", help="local (this process; -n for spaCy's multiprocessing) or ray (Ray Data: a local cluster, or --ray-address)"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: start a local one)"),
+    workers: int = typer.Option(2, "--workers", min=1, help="Ray engine: actors, each with the pipeline loaded once"),
 ):
     """Anonymize files, folders or stdin."""
     raise typer.Exit(run_anonymize(**locals()))
@@ -224,56 +180,88 @@ def anonymize(
 
 def run_anonymize(inputs, model, output, formats, review_dir, input_format, text_key, batch_size, n_process,
                   max_length, max_chars, summary_json, quiet, operator, default_operator, salt_env, salt_file,
-                  spans_key, min_length, no_occurrences, mask_threshold) -> int:
+                  spans_key, min_length, no_occurrences, mask_threshold, engine="local", ray_address=None,
+                  workers=2) -> int:
     from tqdm import tqdm
 
-    from .engine import DocumentError, LocalEngine
-    from .sinks import Outputs
+    from .engine import DocumentError, LocalEngine, load_pipeline, pipeline_fingerprint
+    from .sinks import DocumentWriter, StdoutWriter, check_formats, finish
     from .sources import FORMATS as INPUT_FORMATS
-    from .sources import UniqueIds, count_documents, expand_inputs, iter_documents
+    from .sources import count_documents, expand_inputs
 
     try:
         fmts = [f.strip() for f in formats.split(",") if f.strip()]
+        check_formats(fmts, output, review_dir)
+        if engine not in ("local", "ray"):
+            raise UsageError(f"--engine must be local or ray, not {engine!r}")
+        if (review_dir is not None or engine == "ray") and output is None:
+            raise UsageError(f"{'--review-dir' if review_dir is not None else '--engine ray'} needs an output folder (-o)")
         if input_format not in INPUT_FORMATS:
             raise UsageError(f"--input-format must be one of {', '.join(INPUT_FORMATS)}")
         items = expand_inputs(inputs)
         missing = [i.name for i in items if i.path is not None and not i.path.exists()]
         if not items or missing:
             raise UsageError(f"no such input: {', '.join(missing)}" if missing else "no input files found")
-        writer = Outputs(output, fmts, review_dir)
-        nlp = load_pipeline(model, anonymizer_overrides(operator, default_operator, salt_env, salt_file,
-                                                         spans_key, min_length, no_occurrences),
-                            parse_threshold(mask_threshold))
+        anonymizer = anonymizer_overrides(operator, default_operator, salt_env, salt_file, spans_key, min_length,
+                                          no_occurrences)
+        threshold = parse_threshold(mask_threshold)
+        nlp = load_pipeline(model, anonymizer, threshold)  # also checks the model, operators and salt here
     except (UsageError, ValueError) as e:
         print(f"legal-anon: {e}", file=sys.stderr)
         return EXIT_USAGE
     stats = RunStats()
-    ids = UniqueIds()
-    bar = tqdm(total=count_documents(items, input_format), unit="doc", file=sys.stderr, disable=quiet,
-               dynamic_ncols=True, desc="anonymizing")
+    errors: List[DocumentError] = []
+    writer = DocumentWriter(output, fmts, pipeline_fingerprint(nlp), review_dir) if output is not None else None
+    if writer is not None:
+        writer.prepare()
+    sink = writer if writer is not None else StdoutWriter(fmts[0])
+    if engine == "ray":
+        from .engine_ray import RayEngine
 
-    def input_failed(name: str, reason: str) -> None:
-        stats.inputs_failed.append({"input": name, "reason": reason})
-        writer.error(DocumentError("", name, reason))
-        (print if quiet else bar.write)(f"legal-anon: skipped {name}: {reason}", file=sys.stderr)
-
-    engine = LocalEngine(nlp, batch_size=batch_size, n_process=n_process, max_length=max_length, max_chars=max_chars)
+        runner = RayEngine(model, anonymizer, threshold, workers=workers, batch_size=batch_size, address=ray_address,
+                           max_chars=max_chars, max_length=max_length)
+    else:
+        runner = LocalEngine(nlp, batch_size=batch_size, n_process=n_process, max_length=max_length,
+                             max_chars=max_chars)
+    bar = tqdm(total=count_documents(items, input_format) if engine == "local" else None, unit="doc",
+               file=sys.stderr, disable=quiet, dynamic_ncols=True, desc="anonymizing")
+    failure = None
     try:
-        for result in engine.run(iter_documents(items, input_format, text_key, input_failed, ids)):
+        for result in runner.run(items, sink, input_format, text_key):
+            if isinstance(result, DocumentError) and not result.doc_id:  # an input that could not be read
+                stats.inputs_failed.append({"input": result.source, "reason": result.reason})
+                errors.append(result)
+                (print if quiet else bar.write)(f"legal-anon: skipped {result.source}: {result.reason}", file=sys.stderr)
+                continue
             if isinstance(result, DocumentError):
                 stats.docs_failed.append({"doc_id": result.doc_id, "source": result.source, "reason": result.reason})
-                writer.error(result)
+                errors.append(result)
+            elif result.resumed:
+                stats.docs_resumed += 1
             else:
-                writer.write(result)
                 stats.add(result, max_length or nlp.max_length)
             bar.update(1)
+    except Exception as e:  # a cluster that cannot run the pipeline (no salt on its nodes, no model there)
+        if engine != "ray":
+            raise
+        failure = f"the Ray engine failed ({type(e).__name__}): {str(e)[-2000:]}"
     finally:
         bar.close()
-        writer.close()
+        if writer is not None:
+            finish(output, fmts, runner.order, errors, review_dir)
+        else:
+            sink.close()
+        if engine == "ray":
+            runner.stop()
+    if failure:
+        print(f"legal-anon: {failure}\nlegal-anon: what was written is kept; rerun the command to resume.",
+              file=sys.stderr)
+        return EXIT_USAGE
     summary = stats.as_dict()
-    summary.update({"engine": engine.name, "model": model, "inputs": len(items), "batch_size": batch_size,
-                    "n_process": n_process, "output": str(output) if output else None, "formats": fmts,
-                    "review_dir": str(review_dir) if review_dir else None, "renamed_doc_ids": ids.renamed})
+    summary.update({"engine": runner.name, "model": model, "inputs": len(items), "batch_size": batch_size,
+                    "n_process": n_process, "workers": workers if engine == "ray" else None,
+                    "output": str(output) if output else None, "formats": fmts,
+                    "review_dir": str(review_dir) if review_dir else None, "renamed_doc_ids": runner.renamed})
     print_summary(summary)
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)

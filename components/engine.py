@@ -1,11 +1,13 @@
-"""Engines: what runs the pipeline over documents and turns each into an ``AnonymizedRecord``.
+"""Engines: what runs the pipeline over documents and writes each one's outputs.
 
-The command line reads documents (``legal_anon.sources``), hands them to an engine and
-gives the engine's records to the sinks (``legal_anon.sinks``). A record is plain data (no
-Doc), so any engine produces the same outputs: ``LocalEngine`` runs ``nlp.pipe`` in this
-process (``n_process`` for spaCy's multiprocessing, long documents split and rejoined by
-``legal_anon.split_long``); the Ray engine (``legal_anon.engine_ray``) runs the same
-``record_from_doc`` inside one actor per worker.
+The command line reads documents (``legal_anon.sources``) and hands them to an engine with a
+writer (``legal_anon.sinks``). For every document the engine builds an ``AnonymizedRecord``
+(plain data, no Doc), gives it to the writer and reports a ``DocumentDone`` (counts only) or
+a ``DocumentError``. The same ``anonymize_batch`` runs everywhere, so every engine writes the
+same bytes: ``LocalEngine`` runs ``nlp.pipe`` in this process (``n_process`` for spaCy's
+multiprocessing, long documents split and rejoined by ``legal_anon.split_long``); the Ray
+engine (``legal_anon.engine_ray``) runs it in one actor per worker, each with the pipeline
+loaded once.
 
 A document that is not processed (empty, or longer than ``max_chars``) becomes a
 ``DocumentError`` with the reason: recorded, never fatal. In the local engine an exception
@@ -13,12 +15,17 @@ inside the pipeline stops the run; the Ray engine isolates the document that rai
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 
-from .sources import InputDoc
+from .sources import Input, InputDoc
+
+
+class UsageError(Exception):
+    """A bad option, a model that does not load, a hash operator without salt."""
 
 
 @dataclass
@@ -36,9 +43,6 @@ class AnonymizedRecord:
     chars: int
     original: str = field(repr=False, default="")
 
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
 class DocumentError:
@@ -47,7 +51,82 @@ class DocumentError:
     reason: str
 
 
-Result = Union[AnonymizedRecord, DocumentError]
+@dataclass
+class DocumentDone:
+    """What the driver learns about a document that was anonymized and written."""
+
+    doc_id: str
+    words: int
+    chars: int
+    labels: Dict[str, int]
+    sources: Dict[str, int]
+    resumed: bool = False  # written by an earlier run of the same pipeline: skipped
+
+    @classmethod
+    def of(cls, record: "AnonymizedRecord") -> "DocumentDone":
+        labels: Dict[str, int] = {}
+        sources: Dict[str, int] = {}
+        for r in record.replacements:
+            labels[r["label"]] = labels.get(r["label"], 0) + 1
+            sources[r["source"]] = sources.get(r["source"], 0) + 1
+        return cls(record.doc_id, record.words, record.chars, labels, sources)
+
+
+Result = Union[DocumentDone, DocumentError]
+
+
+def pipeline_config(model: str):
+    """The config of a pipeline directory or installed package, without loading it."""
+    from spacy import util
+
+    path = Path(model)
+    if not path.exists():
+        if not util.is_package(model):
+            raise OSError(f"{model!r} is neither an installed pipeline package nor a directory")
+        path = util.get_package_path(model)
+    config_path = path / "config.cfg"
+    if not config_path.exists():
+        found = sorted(path.glob("*/config.cfg"))
+        if not found:
+            raise OSError(f"no config.cfg in {path}")
+        config_path = found[0]
+    return util.load_config(config_path, interpolate=False)
+
+
+def load_pipeline(model: str, anonymizer: Dict[str, Any], mask_threshold: Any = ...):
+    """spacy.load(model) with the anonymizer's and the tagger's settings as config overrides;
+    an anonymizer is added (with those settings) when the pipeline has none."""
+    import spacy
+
+    try:
+        components = pipeline_config(model)["components"]
+    except OSError as e:
+        raise UsageError(f"cannot load pipeline {model!r}: {e}") from None
+    overrides: Dict[str, Any] = {}
+    anon_names = [n for n, c in components.items() if c.get("factory") == "anonymizer"]
+    if anon_names and anonymizer:
+        overrides[anon_names[0]] = dict(anonymizer)
+    if mask_threshold is not ...:
+        taggers = [n for n, c in components.items() if c.get("factory") in ("bilstm_crf_ner", "crf_ner")]
+        if not taggers:
+            raise UsageError("--mask-threshold needs a pipeline with a CRF tagger (bilstm_crf_ner or crf_ner)")
+        overrides[taggers[0]] = {"mask_threshold": mask_threshold}
+    try:
+        nlp = spacy.load(model, config={"components": overrides} if overrides else {})
+        if not anon_names:
+            nlp.add_pipe("anonymizer", config=dict(anonymizer), last=True)
+    except Exception as e:  # a bad operator, a missing salt, an invalid threshold, damaged weights
+        raise UsageError(f"cannot load pipeline {model!r}: {e}") from None
+    return nlp
+
+
+def pipeline_fingerprint(nlp) -> str:
+    """What decides the outputs besides the text: the pipeline's name, version and config.
+    A rerun with another model or other settings recomputes every document."""
+    import hashlib
+
+    key = f"{nlp.meta.get('name')} {nlp.meta.get('version')}\n{nlp.config.to_str()}"
+    return hashlib.sha256(key.encode("utf8")).hexdigest()[:16]
 
 
 def record_from_doc(item: InputDoc, doc) -> AnonymizedRecord:
@@ -76,8 +155,40 @@ def precheck(item: InputDoc, max_chars: Optional[int]) -> Optional[DocumentError
     return None
 
 
+def anonymize_batch(nlp: Language, items: Sequence[InputDoc], writer, max_chars: Optional[int] = None,
+                    batch_size: int = 16) -> List[Result]:
+    """Anonymize and write a batch; a document the pipeline raises on is isolated (the batch
+    is run again one document at a time) and recorded with the reason, never fatal."""
+    from .split_long import pipe_long
+
+    errors: List[DocumentError] = []
+    good = []
+    for item in items:
+        problem = precheck(item, max_chars)
+        (errors.append(problem) if problem is not None else good.append(item))
+    try:
+        done = list(pipe_long(nlp, ((i.text, i) for i in good), as_tuples=True, batch_size=batch_size))
+    except Exception:
+        done = []
+        for item in good:
+            try:
+                done.extend(pipe_long(nlp, [(item.text, item)], as_tuples=True))
+            except Exception as e:
+                errors.append(DocumentError(item.doc_id, item.source, f"the pipeline raised {type(e).__name__}: {e}"))
+    results: List[Result] = []
+    for doc, item in done:
+        record = record_from_doc(item, doc)
+        writer.write(record)
+        results.append(DocumentDone.of(record))
+    return results + errors
+
+
 class LocalEngine:
-    """``nlp.pipe`` in this process; long documents split and rejoined."""
+    """``nlp.pipe`` in this process; long documents split and rejoined.
+
+    ``run`` reads the inputs, makes repeated ids unique (``order`` and ``renamed`` say what
+    it did), skips documents an earlier run of the same pipeline already wrote, and
+    anonymizes and writes the rest, yielding what happened in input order."""
 
     name = "local"
 
@@ -88,23 +199,38 @@ class LocalEngine:
         self.n_process = n_process
         self.max_length = max_length
         self.max_chars = max_chars
+        self.order: List[str] = []
+        self.renamed: List[Dict[str, str]] = []
 
-    def run(self, items: Iterable[InputDoc]) -> Iterator[Result]:
+    def run(self, inputs: Sequence[Input], writer, input_format: str = "auto", text_key: str = "text"
+            ) -> Iterator[Result]:
+        from .sinks import content_hash
         from .split_long import pipe_long
+        from .sources import UniqueIds, iter_documents
 
-        errors: List[DocumentError] = []
+        ids = UniqueIds()
+        self.renamed = ids.renamed
+        pending: List[Result] = []  # what happened to documents that were not processed
+
+        def on_error(name: str, reason: str) -> None:
+            pending.append(DocumentError("", name, reason))
 
         def good() -> Iterator[Tuple[str, InputDoc]]:
-            for item in items:
+            for item in iter_documents(inputs, input_format, text_key, on_error, ids):
+                self.order.append(item.doc_id)
                 problem = precheck(item, self.max_chars)
                 if problem is not None:
-                    errors.append(problem)
-                    continue
-                yield item.text, item
+                    pending.append(problem)
+                elif hasattr(writer, "is_done") and writer.is_done(item.doc_id, content_hash(item.text)):
+                    pending.append(DocumentDone(item.doc_id, 0, 0, {}, {}, resumed=True))
+                else:
+                    yield item.text, item
 
         for doc, item in pipe_long(self.nlp, good(), as_tuples=True, batch_size=self.batch_size,
                                    n_process=self.n_process, max_length=self.max_length):
-            while errors:
-                yield errors.pop(0)
-            yield record_from_doc(item, doc)
-        yield from errors
+            while pending:
+                yield pending.pop(0)
+            record = record_from_doc(item, doc)
+            writer.write(record)
+            yield DocumentDone.of(record)
+        yield from pending

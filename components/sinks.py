@@ -8,11 +8,20 @@ Default outputs (``-o OUT``, formats chosen with ``-f``) hold anonymized materia
                                           original text)
   tab      OUT/tab_predictions.json       TAB's system-output format {doc_id: [[start, end], ...]}
   html     OUT/html/<name>.html + index   the anonymized text with its replacements highlighted
-  parquet  OUT/anonymized.parquet         one row per document: doc_id, source, anonymized,
-                                          replacements (JSON, no original text)
+  parquet  OUT/anonymized.parquet/        one row per document: doc_id, source, anonymized,
+                                          entities, replacements (JSON, no original text)
 
-  OUT/errors.jsonl                        every input or document that was not processed, with
-                                          the reason (written when there is one)
+  OUT/errors.jsonl                        every input or document of the run that was not
+                                          processed, with the reason (when there is one)
+  OUT/records/<name>.json                 per document: its spans.jsonl record, the SHA-256 of
+                                          its text and the pipeline's fingerprint. Written
+                                          last, it marks the document done: a rerun of the
+                                          same command skips it (``DocumentWriter.is_done``)
+
+Per-document files are written by ``DocumentWriter`` (in this process, or in a Ray worker:
+the same bytes either way); the collections (spans.jsonl, tab_predictions.json, Parquet,
+the HTML index) are rebuilt from ``records/`` at the end of every run, in input order
+(``finish``), so a resumed run ends with the same files as an uninterrupted one.
 
 Review material, which shows the original identifiers, is written only when asked for
 (``--review-dir DIR``, which must lie outside OUT) into DIR: ``html/<name>.html`` (the
@@ -25,15 +34,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, TextIO
+from typing import Dict, Iterable, List, Optional, Sequence, TextIO
 from urllib.parse import quote
 
 from .engine import AnonymizedRecord, DocumentError
 from .html_pages import REVIEW_WARNING, anonymized_body, anonymized_page, index_page, page, review_page
 
 FORMATS = ("text", "json", "tab", "html", "parquet")
+PER_DOCUMENT_FORMATS = {"text": ("text", ".txt"), "html": ("html", ".html")}
 ORIGINAL_TEXT_KEYS = ("text",)
 
 
@@ -47,9 +59,8 @@ def file_name(doc_id: str) -> str:
     return name or "%00"
 
 
-def public_replacements(record: AnonymizedRecord) -> List[Dict]:
-    """Replacements without the original text they replaced."""
-    return [{k: v for k, v in r.items() if k not in ORIGINAL_TEXT_KEYS} for r in record.replacements]
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf8")).hexdigest()
 
 
 def public_record(record: AnonymizedRecord) -> Dict:
@@ -59,129 +70,162 @@ def public_record(record: AnonymizedRecord) -> Dict:
         "source": record.source,
         "anonymized": record.anonymized,
         "entities": [{k: v for k, v in e.items() if k not in ORIGINAL_TEXT_KEYS} for e in record.entities],
-        "replacements": public_replacements(record),
+        "replacements": [{k: v for k, v in r.items() if k not in ORIGINAL_TEXT_KEYS} for r in record.replacements],
     }
 
 
-class Outputs:
-    """Writes the records of one run to OUT (or the first format to stdout)."""
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename: a crash leaves the old file or the new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    with os.fdopen(fd, "w", encoding="utf8") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
-    def __init__(self, out_dir: Optional[Path], formats: Sequence[str], review_dir: Optional[Path] = None,
-                 stdout: Optional[TextIO] = None):
-        bad = [f for f in formats if f not in FORMATS]
-        if bad or not formats:
-            raise ValueError(f"unknown output format(s) {bad}; choose from {', '.join(FORMATS)}")
-        if review_dir is not None and out_dir is not None:
-            out, rev = out_dir.resolve(), review_dir.resolve()
-            if rev == out or out in rev.parents:
-                raise ValueError(f"--review-dir {review_dir} must lie outside the output folder {out_dir}: "
-                                 "review material shows the original identifiers")
-        self.out_dir = out_dir
+
+def check_formats(formats: Sequence[str], out_dir: Optional[Path], review_dir: Optional[Path]) -> None:
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ValueError(f"unknown output format(s) {bad}; choose from {', '.join(FORMATS)}")
+    if out_dir is None and formats[0] == "parquet":
+        raise ValueError("the parquet format needs an output folder (-o)")
+    if review_dir is not None and out_dir is not None:
+        out, rev = out_dir.resolve(), review_dir.resolve()
+        if rev == out or out in rev.parents:
+            raise ValueError(f"--review-dir {review_dir} must lie outside the output folder {out_dir}: "
+                             "review material shows the original identifiers")
+
+
+class DocumentWriter:
+    """The per-document files of one output folder; plain data, so it pickles to Ray workers."""
+
+    def __init__(self, out_dir: Path, formats: Sequence[str], fingerprint: str, review_dir: Optional[Path] = None):
+        self.out_dir = Path(out_dir)
         self.formats = list(formats)
-        self.review_dir = review_dir
-        self.stdout = stdout or sys.stdout
-        self.tab: Dict[str, List[List[int]]] = {}
-        self.index: List[tuple] = []
-        self.review_index: List[tuple] = []
-        self.rows: List[Dict] = []
-        self.n_errors = 0
-        self._stdout_parts: List[str] = []
-        self._files: Dict[str, TextIO] = {}
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            for fmt in ("text", "html"):
-                if fmt in self.formats:
-                    (out_dir / fmt).mkdir(exist_ok=True)
-            if "json" in self.formats:
-                self._files["json"] = (out_dir / "spans.jsonl").open("w", encoding="utf8")
-        if review_dir is not None:
-            (review_dir / "html").mkdir(parents=True, exist_ok=True)
-            self._files["review"] = (review_dir / "spans_with_text.jsonl").open("w", encoding="utf8")
+        self.fingerprint = fingerprint
+        self.review_dir = Path(review_dir) if review_dir is not None else None
 
-    # ------------------------------------------------------------------ per document
-    def write(self, record: AnonymizedRecord) -> None:
-        self.tab[record.doc_id] = [[r["start"], r["end"]] for r in record.replacements]
+    def prepare(self) -> None:
+        for fmt, (folder, _) in PER_DOCUMENT_FORMATS.items():
+            if fmt in self.formats:
+                (self.out_dir / folder).mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "records").mkdir(parents=True, exist_ok=True)
         if self.review_dir is not None:
-            self._review(record)
-        if self.out_dir is None:
-            self._to_stdout(record)
-            return
+            (self.review_dir / "records").mkdir(parents=True, exist_ok=True)
+            (self.review_dir / "html").mkdir(parents=True, exist_ok=True)
+
+    def is_done(self, doc_id: str, sha256: str) -> bool:
+        """Written by an earlier run of the same pipeline, from the same text, every file there."""
+        name = file_name(doc_id)
+        try:
+            stored = json.loads((self.out_dir / "records" / f"{name}.json").read_text(encoding="utf8"))
+        except (OSError, ValueError):
+            return False
+        if stored.get("content_sha256") != sha256 or stored.get("pipeline") != self.fingerprint:
+            return False
+        if self.review_dir is not None and not (self.review_dir / "records" / f"{name}.json").exists():
+            return False
+        return all((self.out_dir / folder / f"{name}{suffix}").exists()
+                   for fmt, (folder, suffix) in PER_DOCUMENT_FORMATS.items() if fmt in self.formats)
+
+    def write(self, record: AnonymizedRecord) -> None:
         name = file_name(record.doc_id)
         if "text" in self.formats:
-            (self.out_dir / "text" / f"{name}.txt").write_text(record.anonymized, encoding="utf8")
-        if "json" in self.formats:
-            self._files["json"].write(json.dumps(public_record(record), ensure_ascii=False) + "\n")
+            write_atomic(self.out_dir / "text" / f"{name}.txt", record.anonymized)
         if "html" in self.formats:
-            page_ = anonymized_page(record.doc_id, record.anonymized, record.replacements)
-            (self.out_dir / "html" / f"{name}.html").write_text(page_, encoding="utf8")
-            self.index.append((record.doc_id, f"{name}.html"))
-        if "parquet" in self.formats:
-            row = public_record(record)
-            row["replacements"] = json.dumps(row["replacements"], ensure_ascii=False)
-            row["entities"] = json.dumps(row["entities"], ensure_ascii=False)
-            self.rows.append(row)
-
-    def error(self, problem: DocumentError) -> None:
-        """An input or document not processed: one line in OUT/errors.jsonl."""
-        self.n_errors += 1
-        if self.out_dir is None:
-            return
-        if "errors" not in self._files:
-            self._files["errors"] = (self.out_dir / "errors.jsonl").open("w", encoding="utf8")
-        self._files["errors"].write(json.dumps({"doc_id": problem.doc_id, "source": problem.source,
-                                                "reason": problem.reason}, ensure_ascii=False) + "\n")
-
-    def _review(self, record: AnonymizedRecord) -> None:
-        name = file_name(record.doc_id)
-        page_ = review_page(record.doc_id, record.original, record.anonymized, record.replacements)
-        (self.review_dir / "html" / f"{name}.html").write_text(page_, encoding="utf8")
-        self.review_index.append((record.doc_id, f"{name}.html"))
-        data = {"doc_id": record.doc_id, "source": record.source, "entities": record.entities,
-                "replacements": record.replacements}
-        self._files["review"].write(json.dumps(data, ensure_ascii=False) + "\n")
-
-    def _to_stdout(self, record: AnonymizedRecord) -> None:
-        fmt = self.formats[0]
-        if fmt == "text":
-            self.stdout.write(record.anonymized if record.anonymized.endswith("\n") else record.anonymized + "\n")
-        elif fmt == "json":
-            self.stdout.write(json.dumps(public_record(record), ensure_ascii=False) + "\n")
-        elif fmt == "html":
-            self._stdout_parts.append(anonymized_body(record.doc_id, record.anonymized, record.replacements))
-        elif fmt == "parquet":
-            raise ValueError("the parquet format needs an output folder (-o)")
-        self.stdout.flush()
-
-    # ------------------------------------------------------------------ end of run
-    def close(self) -> None:
-        for f in self._files.values():
-            f.close()
-        self._files = {}
+            write_atomic(self.out_dir / "html" / f"{name}.html",
+                         anonymized_page(record.doc_id, record.anonymized, record.replacements))
         if self.review_dir is not None:
-            (self.review_dir / "html" / "index.html").write_text(
-                index_page("legal_anon review material", self.review_index, REVIEW_WARNING), encoding="utf8")
-            (self.review_dir / "README.txt").write_text(REVIEW_WARNING + "\n", encoding="utf8")
-        if self.out_dir is None:
-            if self.formats[0] == "tab":
-                self.stdout.write(json.dumps(self.tab, ensure_ascii=False) + "\n")
-            elif self.formats[0] == "html":
-                self.stdout.write(page("legal_anon", "<hr>".join(self._stdout_parts)) + "\n")
-            self.stdout.flush()
-            return
-        if "tab" in self.formats:
-            (self.out_dir / "tab_predictions.json").write_text(json.dumps(self.tab, ensure_ascii=False), encoding="utf8")
-        if "html" in self.formats:
-            (self.out_dir / "html" / "index.html").write_text(
-                index_page("Anonymized documents", self.index), encoding="utf8")
-        if "parquet" in self.formats:
-            write_parquet(self.rows, self.out_dir / "anonymized.parquet")
+            write_atomic(self.review_dir / "html" / f"{name}.html",
+                         review_page(record.doc_id, record.original, record.anonymized, record.replacements))
+            review = {"doc_id": record.doc_id, "source": record.source, "entities": record.entities,
+                      "replacements": record.replacements}
+            write_atomic(self.review_dir / "records" / f"{name}.json", json.dumps(review, ensure_ascii=False))
+        stored = {**public_record(record), "content_sha256": content_hash(record.original), "pipeline": self.fingerprint}
+        write_atomic(self.out_dir / "records" / f"{name}.json", json.dumps(stored, ensure_ascii=False))
 
 
-def write_parquet(rows: List[Dict], path: Path) -> None:
+def read_records(folder: Path, doc_ids: Iterable[str]) -> Iterable[Dict]:
+    for doc_id in doc_ids:
+        path = folder / "records" / f"{file_name(doc_id)}.json"
+        if path.exists():
+            yield json.loads(path.read_text(encoding="utf8"))
+
+
+def finish(out_dir: Path, formats: Sequence[str], doc_ids: Sequence[str], errors: Sequence[DocumentError],
+           review_dir: Optional[Path] = None) -> None:
+    """The collections, rebuilt from records/ in input order, and the errors of this run."""
+    records = list(read_records(out_dir, doc_ids))
+    keys = ("doc_id", "source", "anonymized", "entities", "replacements")
+    if "json" in formats:
+        write_atomic(out_dir / "spans.jsonl",
+                     "".join(json.dumps({k: r[k] for k in keys}, ensure_ascii=False) + "\n" for r in records))
+    if "tab" in formats:
+        tab = {r["doc_id"]: [[x["start"], x["end"]] for x in r["replacements"]] for r in records}
+        write_atomic(out_dir / "tab_predictions.json", json.dumps(tab, ensure_ascii=False))
+    if "html" in formats:
+        links = [(r["doc_id"], f"{file_name(r['doc_id'])}.html") for r in records]
+        write_atomic(out_dir / "html" / "index.html", index_page("Anonymized documents", links))
+    if "parquet" in formats:
+        write_parquet(records, out_dir / "anonymized.parquet")
+    errors_path = out_dir / "errors.jsonl"
+    if errors:
+        write_atomic(errors_path, "".join(json.dumps({"doc_id": e.doc_id, "source": e.source, "reason": e.reason},
+                                                     ensure_ascii=False) + "\n" for e in errors))
+    elif errors_path.exists():
+        errors_path.unlink()
+    if review_dir is not None:
+        reviewed = list(read_records(review_dir, doc_ids))
+        write_atomic(review_dir / "spans_with_text.jsonl",
+                     "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reviewed))
+        links = [(r["doc_id"], f"{file_name(r['doc_id'])}.html") for r in reviewed]
+        write_atomic(review_dir / "html" / "index.html", index_page("legal_anon review material", links, REVIEW_WARNING))
+        write_atomic(review_dir / "README.txt", REVIEW_WARNING + "\n")
+
+
+def write_parquet(records: List[Dict], folder: Path, rows_per_file: int = 10000) -> None:
+    """A Parquet dataset (a folder of part files) with one row per document."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("part-*.parquet"):
+        old.unlink()
     columns = ("doc_id", "source", "anonymized", "entities", "replacements")
-    table = pa.table({c: [r[c] for r in rows] for c in columns},
-                     schema=pa.schema([(c, pa.string()) for c in columns]))
-    pq.write_table(table, path)
+    schema = pa.schema([(c, pa.string()) for c in columns])
+    for i in range(0, max(len(records), 1), rows_per_file):
+        chunk = records[i:i + rows_per_file]
+        table = pa.table({
+            "doc_id": [r["doc_id"] for r in chunk], "source": [r["source"] for r in chunk],
+            "anonymized": [r["anonymized"] for r in chunk],
+            "entities": [json.dumps(r["entities"], ensure_ascii=False) for r in chunk],
+            "replacements": [json.dumps(r["replacements"], ensure_ascii=False) for r in chunk],
+        }, schema=schema)
+        pq.write_table(table, folder / f"part-{i // rows_per_file:05d}.parquet")
+
+
+class StdoutWriter:
+    """Without -o: the first format, streamed to stdout (nothing is resumed)."""
+
+    def __init__(self, fmt: str, stdout: Optional[TextIO] = None):
+        self.fmt = fmt
+        self.stdout = stdout or sys.stdout
+        self.tab: Dict[str, List[List[int]]] = {}
+        self.parts: List[str] = []
+
+    def write(self, record: AnonymizedRecord) -> None:
+        if self.fmt == "text":
+            self.stdout.write(record.anonymized if record.anonymized.endswith("\n") else record.anonymized + "\n")
+        elif self.fmt == "json":
+            self.stdout.write(json.dumps(public_record(record), ensure_ascii=False) + "\n")
+        elif self.fmt == "tab":
+            self.tab[record.doc_id] = [[r["start"], r["end"]] for r in record.replacements]
+        elif self.fmt == "html":
+            self.parts.append(anonymized_body(record.doc_id, record.anonymized, record.replacements))
+        self.stdout.flush()
+
+    def close(self) -> None:
+        if self.fmt == "tab":
+            self.stdout.write(json.dumps(self.tab, ensure_ascii=False) + "\n")
+        elif self.fmt == "html":
+            self.stdout.write(page("legal_anon", "<hr>".join(self.parts)) + "\n")
+        self.stdout.flush()

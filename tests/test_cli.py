@@ -116,7 +116,8 @@ def test_default_outputs_never_contain_a_masked_string_and_review_material_is_ap
         masked |= {r["text"] for r in rec["replacements"] if len(r["text"].strip()) >= 3}
     assert len(masked) > 50
     files = [p for p in out.rglob("*") if p.is_file()]
-    assert len(files) == 12 + 13 + 4  # texts, HTML pages + index, spans, TAB, Parquet, errors
+    # texts, HTML pages + index, records, spans, TAB, a Parquet part, errors
+    assert len(files) == 12 + 13 + 12 + 4
     for path in files:
         content = path.read_bytes().decode("utf8", errors="replace")
         if path.suffix == ".parquet":
@@ -140,13 +141,14 @@ def test_default_outputs_never_contain_a_masked_string_and_review_material_is_ap
 
 
 def _strings(value):
-    """Every string in a JSON value, keys included."""
+    """Every string in a JSON value, keys included (not the hex digests of records/)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for k, v in value.items():
             yield k
-            yield from _strings(v)
+            if k not in ("content_sha256", "pipeline"):
+                yield from _strings(v)
     elif isinstance(value, list):
         for v in value:
             yield from _strings(v)
@@ -289,3 +291,29 @@ def test_package_meta_figures_and_training_data(sample_dir, tmp_path):
     info = describe_tab_file(sample_dir / "test.json")
     assert info["documents"] == 20 and info["source"] == "sample"
     assert info["masked_mentions_by_entity_type"]["PERSON"] > 0
+
+
+def test_a_rerun_resumes_only_what_is_missing_and_ends_with_the_same_files(model_dir, sample_docs, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for d in sample_docs[:10]:
+        (folder / f"{d['doc_id']}.txt").write_text(d["text"], encoding="utf8")
+    out = tmp_path / "out"
+    args = [str(folder), "-m", str(model_dir), "-o", str(out), "-q", "-f", "text,json,tab,html,parquet",
+            "--summary-json", str(tmp_path / "s.json")]
+    assert main(args) == 0
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".parquet"}
+    deleted = sorted((out / "text").iterdir())[::2]
+    for p in deleted:
+        p.unlink()
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["docs"] == len(deleted) == 5 and summary["docs_resumed"] == 5
+    again = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".parquet"}
+    assert again == first
+    # another text under the same name, or another pipeline setting: computed again
+    (folder / f"{sample_docs[0]['doc_id']}.txt").write_text(sample_docs[0]["text"] + " Mr Galip Yalman.", encoding="utf8")
+    assert main(args) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["docs"] == 1
+    assert main(args + ["--operator", "DATETIME=keep"]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["docs"] == 10

@@ -1,0 +1,154 @@
+"""The Ray Data engine on a local cluster (2 CPUs): the same bytes as the local engine, faults
+that do not fail the job, resumable runs, and a salt that stays out of outputs and logs."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import spacy
+
+ray = pytest.importorskip("ray")
+
+from legal_anon.cli import main  # noqa: E402
+from legal_anon.engine import DocumentDone, DocumentError, load_pipeline, pipeline_fingerprint  # noqa: E402
+from legal_anon.engine_ray import RayEngine  # noqa: E402
+from legal_anon.sinks import DocumentWriter, finish  # noqa: E402
+from legal_anon.sources import expand_inputs  # noqa: E402
+
+from .conftest import ROOT  # noqa: E402
+
+SALT = "test-salt-3b1f9c0e7d2a4c65"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local cluster whose workers inherit the salt from the environment, as the engine's own do."""
+    os.environ["LEGAL_ANON_SALT"] = SALT
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+    del os.environ["LEGAL_ANON_SALT"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, sample_dir):
+    """An entity ruler that knows the sample test split's gold mentions, and the anonymizer;
+    max_repair_rounds = 1, so a document whose output needs a repair raises (the fault)."""
+    docs = json.loads((sample_dir / "test.json").read_text(encoding="utf8"))
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": None})
+    seen = set()
+    for d in docs:
+        for m in d["annotations"]["annotator1"]["entity_mentions"]:
+            if m["identifier_type"] != "NO_MASK" and (m["entity_type"], m["span_text"]) not in seen:
+                seen.add((m["entity_type"], m["span_text"]))
+                ruler.add_patterns([{"label": m["entity_type"], "pattern": m["span_text"]}])
+    ruler.add_patterns([{"label": "PERSON", "pattern": "Zygmunt Kowalczyk"}])
+    nlp.add_pipe("anonymizer", config={"operators": {"PERSON": "pseudonym"}, "max_repair_rounds": 1})
+    path = tmp_path_factory.mktemp("ray_model") / "ruler_anon"
+    nlp.to_disk(path)
+    return path
+
+
+@pytest.fixture()
+def inputs(tmp_path, sample_dir):
+    docs = json.loads((sample_dir / "test.json").read_text(encoding="utf8"))
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    for d in docs[:8]:
+        (folder / f"{d['doc_id']}.txt").write_text(d["text"], encoding="utf8")
+    (folder / "sub" / "more.jsonl").write_text("".join(
+        json.dumps({"id": d["doc_id"], "text": d["text"]}) + "\n" for d in docs[8:11] + docs[1:2]), encoding="utf8")
+    (folder / "tab.json").write_text(json.dumps(docs[11:14] + docs[:1], ensure_ascii=False), encoding="utf8")
+    # 16 documents, two ids repeated (docs 0 and 1), and a file that is not UTF-8
+    (folder / "latin1.txt").write_bytes("Caf\xe9".encode("latin-1"))
+    return folder
+
+
+def actor_pids():
+    """The processes of the anonymizer actors (Ray names them ray::MapWorker(...))."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::MapWorker"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def run_cli(folder, model_dir, out, *extra):
+    summary = out.parent / f"{out.name}.summary.json"
+    rc = main([str(folder), "-m", str(model_dir), "-o", str(out), "-q", "-f", "text,json,tab,html,parquet",
+               "--summary-json", str(summary), *extra])
+    return rc, json.loads(summary.read_text())
+
+
+def tree(folder: Path):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.suffix != ".parquet"}
+
+
+def test_ray_engine_writes_the_same_bytes_as_the_local_engine(cluster, model_dir, inputs, tmp_path):
+    rc_local, local = run_cli(inputs, model_dir, tmp_path / "local")
+    rc_ray, ray_summary = run_cli(inputs, model_dir, tmp_path / "ray", "--engine", "ray", "--workers", "2", "-b", "4")
+    assert rc_local == rc_ray == 1  # the latin-1 file, in both
+    assert tree(tmp_path / "local") == tree(tmp_path / "ray")
+    assert local["docs"] == ray_summary["docs"] == 16 and ray_summary["engine"] == "ray"
+    assert local["renamed_doc_ids"] == ray_summary["renamed_doc_ids"] and len(ray_summary["renamed_doc_ids"]) == 2
+    import pyarrow.parquet as pq
+
+    assert (pq.read_table(tmp_path / "local" / "anonymized.parquet").to_pylist()
+            == pq.read_table(tmp_path / "ray" / "anonymized.parquet").to_pylist())
+
+
+def test_a_document_that_raises_and_a_worker_that_dies_do_not_fail_the_job(cluster, model_dir, inputs, tmp_path):
+    (inputs / "bad.txt").write_text("Mr Zygmunt Kowalczyk met the Kowalczyks.", encoding="utf8")  # needs a repair
+    nlp = load_pipeline(str(model_dir), {})
+    writer = DocumentWriter(tmp_path / "out", ["text", "json", "tab"], pipeline_fingerprint(nlp))
+    writer.prepare()
+    engine = RayEngine(str(model_dir), {}, workers=2, batch_size=2)
+    killed = False
+    results = []
+    for result in engine.run(expand_inputs([str(inputs)]), writer):
+        results.append(result)
+        if not killed and isinstance(result, DocumentDone):
+            os.kill(actor_pids()[0], signal.SIGKILL)  # mid-run: Ray restarts the actor, retries its batch
+            killed = True
+    finish(tmp_path / "out", ["text", "json", "tab"], engine.order, [r for r in results if isinstance(r, DocumentError)])
+    done = [r.doc_id for r in results if isinstance(r, DocumentDone)]
+    failed = {r.doc_id: r.reason for r in results if isinstance(r, DocumentError) and r.doc_id}
+    assert killed and sorted(done) == sorted(set(done)) and len(done) == 16  # every good document once
+    assert list(failed) == ["bad"] and "AnonymizationError" in failed["bad"]
+    tab = json.loads((tmp_path / "out" / "tab_predictions.json").read_text())
+    assert sorted(tab) == sorted(done)
+    assert len(list((tmp_path / "out" / "text").iterdir())) == 16
+    errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert {e["doc_id"] for e in errors} == {"", "bad"}  # the unreadable file and the document that raised
+
+
+def test_a_rerun_recomputes_only_the_deleted_outputs(cluster, model_dir, inputs, tmp_path):
+    out = tmp_path / "out"
+    run_cli(inputs, model_dir, out, "--engine", "ray")
+    first = tree(out)
+    deleted = sorted((out / "text").iterdir())[::2]
+    for p in deleted:
+        p.unlink()
+    rc, summary = run_cli(inputs, model_dir, out, "--engine", "ray")
+    assert summary["docs"] == len(deleted) == 8 and summary["docs_resumed"] == 16 - 8
+    assert tree(out) == first
+
+
+def test_the_salt_reaches_workers_and_nowhere_else(cluster, model_dir, inputs, tmp_path):
+    rc, _ = run_cli(inputs, model_dir, tmp_path / "local", "--operator", "PERSON=hash")
+    rc, _ = run_cli(inputs, model_dir, tmp_path / "ray", "--operator", "PERSON=hash", "--engine", "ray")
+    assert tree(tmp_path / "local") == tree(tmp_path / "ray")
+    assert "PERSON_" in (tmp_path / "ray" / "spans.jsonl").read_text()
+    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
+    for folder in (tmp_path / "ray", logs):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                assert SALT.encode() not in path.read_bytes(), path
