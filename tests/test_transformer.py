@@ -151,6 +151,27 @@ def test_minilm_pipeline_trains_a_few_steps_on_the_sample_corpus(sample_spacy, t
     assert [(e.start, e.end, e.label_) for e in again(text).ents] == [(e.start, e.end, e.label_) for e in doc.ents]
 
 
+def test_stacked_crf_head_trains_a_few_steps_reading_the_ontonotes_spans(sample_spacy, tmp_path):
+    """configs/transformer_crf_stacked.cfg: en_core_web_sm's NER in front, its spans as
+    features of the CRF head; the trained pipeline carries the sourced NER with it."""
+    from spacy.cli.train import train
+
+    overrides = {
+        "paths.train": str(sample_spacy["train"]), "paths.dev": str(sample_spacy["dev"]),
+        "corpora.train.limit": 4, "corpora.dev.limit": 2, "training.max_steps": 2,
+        "training.eval_frequency": 2, "training.optimizer.learn_rate.warmup_steps": 1,
+        "training.optimizer.learn_rate.total_steps": 2, "training.batcher.size.start": 800,
+        "training.batcher.size.stop": 800,
+    }
+    train(ROOT / "configs" / "transformer_crf_stacked.cfg", tmp_path, use_gpu=-1, overrides=overrides)
+    nlp = spacy.load(tmp_path / "model-last")
+    assert nlp.pipe_names == ["ontonotes_ner", "ontonotes_spans", "transformer", "ner"]
+    head = nlp.get_pipe("ner").model
+    assert head.layers[1].shims[0]._model.stacked_embed is not None
+    doc = nlp("The applicant, Mr John Smith, was born in 1970 and lives in London.")
+    assert [s.label_ for s in doc.spans["ontonotes"]] == ["PERSON", "DATE", "GPE"]
+
+
 # ---------------------------------------------------------------- whole documents
 
 
