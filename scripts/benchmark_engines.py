@@ -27,15 +27,18 @@ RUNS = [("local", ["--n-process", "1"]), ("local", ["--n-process", "2"]),
         ("ray", ["--engine", "ray", "--workers", "1"]), ("ray", ["--engine", "ray", "--workers", "2"])]
 
 
-def write_documents(folder: Path, from_json: List[Path], n_sample: int, seed: int) -> int:
+def write_documents(folder: Path, from_json: List[Path], n_sample: int, seed: int, repeat: int = 1) -> int:
+    """The documents as .txt files, ``repeat`` times over (copies under other names: more
+    work for the same kind of text, to separate start-up costs from throughput)."""
     from scripts.make_sample_corpus import generate_split
 
     docs = [d for path in from_json for d in json.loads(path.read_text(encoding="utf8"))]
     docs += generate_split(seed, "bench", n_sample) if n_sample else []
     folder.mkdir(parents=True, exist_ok=True)
-    for i, d in enumerate(docs):
-        (folder / f"{i:05d}.txt").write_text(d["text"], encoding="utf8")
-    return len(docs)
+    for r in range(repeat):
+        for i, d in enumerate(docs):
+            (folder / f"{r:02d}-{i:05d}.txt").write_text(d["text"], encoding="utf8")
+    return len(docs) * repeat
 
 
 def texts(out: Path) -> Dict[str, bytes]:
@@ -47,12 +50,13 @@ def main(
     from_json: List[Path] = typer.Option([], "--from-json", help="TAB-schema JSON files whose documents are used"),
     n_sample: int = typer.Option(0, "--n-sample", help="Synthetic sample judgments added"),
     seed: int = typer.Option(2024, "--seed"),
+    repeat: int = typer.Option(1, "--repeat", help="Write the documents this many times (under other names)"),
     batch_size: int = typer.Option(16, "--batch-size", "-b"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the report (JSON) here"),
 ):
     tmp = Path(tempfile.mkdtemp(prefix="legal_anon_engines_"))
     try:
-        n_docs = write_documents(tmp / "in", from_json, n_sample, seed)
+        n_docs = write_documents(tmp / "in", from_json, n_sample, seed, repeat)
         if n_docs < 200:
             typer.echo(f"benchmark_engines: warning: only {n_docs} documents (< 200)", err=True)
         rows, reference = [], None
