@@ -66,7 +66,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, replace as dc_replace
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc

@@ -18,7 +18,6 @@ from legal_anon.engine_ray import RayEngine  # noqa: E402
 from legal_anon.sinks import DocumentWriter, finish  # noqa: E402
 from legal_anon.sources import expand_inputs  # noqa: E402
 
-from .conftest import ROOT  # noqa: E402
 
 SALT = "test-salt-3b1f9c0e7d2a4c65"
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import spacy
 import torch
-from spacy.tokens import Doc, Span
+from spacy.tokens import Span
 from thinc.api import Adam, fix_random_seed
 
 from legal_anon.crf import ConstrainedCRF, allowed_transitions, bioes_tags

@@ -29,7 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import spacy  # noqa: E402
 from spacy import util  # noqa: E402
 from spacy.schemas import ConfigSchemaTraining  # noqa: E402
-from spacy.tokens import Doc, DocBin, Span  # noqa: E402
+from spacy.tokens import Doc, Span  # noqa: E402
 from spacy.training import Example  # noqa: E402
 from thinc.api import Adam  # noqa: E402
 
