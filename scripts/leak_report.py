@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional
 import typer
 
 from legal_anon import tab_metrics as tm
+from scripts.evaluate_tab import POS_MODEL_OPTION
 
 
 def leaks(gold: Dict[str, tm.GoldDocument], system: Dict[str, List[tm.Span]]) -> Dict[str, Any]:
@@ -35,13 +36,13 @@ def leaks(gold: Dict[str, tm.GoldDocument], system: Dict[str, List[tm.Span]]) ->
     for doc_id, doc in gold.items():
         masked = tm._offsets(tm.normalize_spans(system.get(doc_id, [])))
         for ent in doc.entities_to_mask():
-            status = [tm.is_mention_masked(doc.text, s, e, masked) for s, e in ent.mentions]
+            status = [tm.is_mention_masked(s, e, masked, doc.forgiven) for s, e in ent.mentions]
             unmasked = [
                 (s, e, need) for (s, e), ok, need in zip(ent.mentions, status, ent.mention_needs_masking) if not ok
             ]
             n_tokens = sum(
                 1 for s, e, _ in unmasked for a, b in tm.word_tokens(doc.text, s, e)
-                if not tm.is_mention_masked(doc.text, a, b, masked)
+                if not tm.is_mention_masked(a, b, masked, doc.forgiven)
             )
             if not unmasked:
                 continue
@@ -92,12 +93,13 @@ def main(
     mask_threshold: Optional[str] = typer.Option(None, "--mask-threshold", help="A probability, or 'off' (default: as configured)"),
     no_consistency: bool = typer.Option(False, "--no-consistency", help="Turn the anonymizer's entity-level consistency off"),
     out: Path = typer.Option(Path("reports/leaks.md"), "--out", help="Markdown report (quotes gold identifiers: review material)"),
+    pos_model: str = POS_MODEL_OPTION,
 ):
     """List the identifiers of GOLD that MODEL's anonymized output leaves readable."""
     from scripts.evaluate_tab import load_for_evaluation, parse_threshold
 
     records = json.loads(gold_path.read_text(encoding="utf8"))
-    gold = tm.gold_from_records(records)
+    gold = tm.gold_from_records(records, tm.load_pos_pipeline(pos_model))
     nlp = load_for_evaluation(model, "anonymizer", parse_threshold(mask_threshold), False if no_consistency else None)
     docs = nlp.pipe((r["text"] for r in records), batch_size=4)
     system = {r["doc_id"]: tm.masked_spans_from_anonymizer(d) for r, d in zip(records, docs)}

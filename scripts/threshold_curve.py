@@ -23,19 +23,20 @@ from typing import Any, Dict, List, Optional, Sequence
 import typer
 
 from legal_anon import tab_metrics as tm
+from scripts.evaluate_tab import POS_MODEL_OPTION
 
 DEFAULT_THRESHOLDS = "0.01,0.02,0.03,0.04,0.05,0.07,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.6,0.7,0.8,0.9"
 
 
 def sweep(model: str, gold_path: Path, thresholds: Sequence[Optional[float]], consistency: Optional[bool] = None,
-          batch_size: int = 4) -> List[Dict[str, Any]]:
+          batch_size: int = 4, pos_model: str = tm.DEFAULT_POS_MODEL) -> List[Dict[str, Any]]:
     """TAB measures of the anonymizer output at each threshold (None = no candidates)."""
     from scripts.evaluate_tab import load_for_evaluation
     from legal_anon.anonymizer import ensure_anonymizer
     from legal_anon.crf_ner import find_crf_tagger
 
     records = json.loads(Path(gold_path).read_text(encoding="utf8"))
-    gold = tm.gold_from_records(records)
+    gold = tm.gold_from_records(records, tm.load_pos_pipeline(pos_model))
     nlp = load_for_evaluation(model, "anonymizer", 1.0, consistency)
     tagger = find_crf_tagger(nlp)
     anonymizer = ensure_anonymizer(nlp)
@@ -104,13 +105,14 @@ def main(
     thresholds: str = typer.Option(DEFAULT_THRESHOLDS, "--thresholds", help="Comma-separated probabilities"),
     target_recall: float = typer.Option(0.95, "--target-recall", help="Token recall the recommended threshold must reach"),
     no_consistency: bool = typer.Option(False, "--no-consistency", help="Turn the anonymizer's entity-level consistency off"),
+    pos_model: str = POS_MODEL_OPTION,
 ):
     """Sweep the recall control's threshold on TAB gold; write the curve, its plot and a recommendation."""
     values: List[Optional[float]] = [None] + sorted({float(t) for t in thresholds.split(",") if t.strip()})
-    points = sweep(model, gold_path, values, False if no_consistency else None)
+    points = sweep(model, gold_path, values, False if no_consistency else None, pos_model=pos_model)
     best = recommend(points, target_recall)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = {"model": model, "gold": str(gold_path), "target_recall": target_recall, "recommended_threshold": best,
+    result = {"model": model, "gold": str(gold_path), "pos_model": pos_model, "target_recall": target_recall, "recommended_threshold": best,
               "points": points}
     (out_dir / "threshold_curve.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
     plot(points, out_dir / "threshold_curve.png", f"{model} on {gold_path.name}", target_recall)

