@@ -22,6 +22,9 @@ from legal_anon.sources import expand_inputs  # noqa: E402
 SALT = "test-salt-3b1f9c0e7d2a4c65"
 
 
+pytestmark = pytest.mark.slow  # starts a local Ray cluster (about 80 s for the module)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A local cluster whose workers inherit the salt from the environment, as the engine's own do."""

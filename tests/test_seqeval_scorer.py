@@ -125,18 +125,22 @@ def test_inside_spacy_evaluate(tmp_path):
 
 
 def test_language_evaluate_as_in_spacy_train():
-    """`spacy train` scores dev with Language.evaluate: the built-in ner with this scorer
-    reports seqeval_* next to ents_*, and score weights can name them."""
-    from spacy.util import combine_score_weights
+    """`spacy train` scores dev with Language.evaluate: spaCy's own ner with this scorer
+    reports seqeval_* next to ents_*, from the same predictions."""
+    from thinc.api import fix_random_seed
 
+    fix_random_seed(0)
     nlp = spacy.blank("en")
-    ner = nlp.add_pipe("ner", config={"scorer": {"@scorers": "legal_anon.seqeval_ner_scorer.v1"}})
-    ner.add_label("PERSON")
-    nlp.initialize()
-    gold = _doc(nlp, ["John", "Smith", "left"], [(0, 2, "PERSON")])
-    scores = nlp.evaluate([Example(nlp.make_doc(gold.text), gold)])
-    for key in ("ents_p", "ents_f", "seqeval_p", "seqeval_r", "seqeval_f", "seqeval_per_type"):
-        assert key in scores, key
-    assert isinstance(scores["seqeval_f"], float)
-    weights = combine_score_weights([{"ents_f": 1.0}], {"seqeval_f": 0.0, "seqeval_per_type": None})
-    assert weights == {"ents_f": 1.0, "seqeval_f": 0.0, "seqeval_per_type": None}
+    nlp.add_pipe("ner", config={"scorer": {"@scorers": "legal_anon.seqeval_ner_scorer.v1"}})
+    gold = _doc(nlp, ["John", "Smith", "left", "Oslo", "."], [(0, 2, "PERSON"), (3, 4, "LOC")])
+    examples = [Example(nlp.make_doc(gold.text), gold)]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(30):
+        nlp.update(examples, sgd=optimizer, drop=0.0)
+    scores = nlp.evaluate(examples)
+    assert scores["seqeval_f"] == scores["ents_f"] == 1.0
+    assert set(scores["seqeval_per_type"]) == {"PERSON", "LOC"}
+    # a wrong prediction lowers both the same way
+    wrong = _doc(nlp, ["John", "Smith", "left", "Oslo", "."], [(0, 1, "PERSON"), (3, 4, "LOC")])
+    scores = nlp.evaluate([Example(nlp.make_doc(wrong.text), wrong)])
+    assert scores["seqeval_p"] == pytest.approx(0.5) and scores["seqeval_f"] == pytest.approx(scores["ents_f"])

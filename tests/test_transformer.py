@@ -121,6 +121,7 @@ def sample_spacy(sample_dir, tmp_path_factory) -> dict:
     return {"train": out / "train.spacy", "dev": out / "dev.spacy"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", HEADS)
 def test_minilm_pipeline_trains_a_few_steps_on_the_sample_corpus(sample_spacy, tmp_path, head):
     from spacy.cli.train import train
@@ -151,6 +152,7 @@ def test_minilm_pipeline_trains_a_few_steps_on_the_sample_corpus(sample_spacy, t
     assert [(e.start, e.end, e.label_) for e in again(text).ents] == [(e.start, e.end, e.label_) for e in doc.ents]
 
 
+@pytest.mark.slow
 def test_stacked_crf_head_trains_a_few_steps_reading_the_ontonotes_spans(sample_spacy, tmp_path):
     """configs/transformer_crf_stacked.cfg: en_core_web_sm's NER in front, its spans as
     features of the CRF head; the trained pipeline carries the sourced NER with it."""
@@ -251,6 +253,7 @@ def test_no_window_is_truncated_and_every_token_gets_vectors_on_tab_dev():
     assert max(pieces) > 512  # the check covers documents beyond the 512 limit
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", HEADS)
 def test_document_longer_than_512_pieces_gets_entities_in_its_last_part(head):
     """Train the NER head on one long document (transformer frozen, so the test is fast) and
