@@ -30,6 +30,7 @@ With ``--summary-json PATH`` the headline figures are also written as top-level 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -185,7 +186,7 @@ def load_for_evaluation(model: str, masks: str = "anonymizer", mask_threshold: U
     if masks == "anonymizer":
         anonymizer = ensure_anonymizer(nlp, PACKAGED_ANONYMIZER)
         if consistency is not None:
-            anonymizer.entity_consistency = consistency
+            anonymizer.settings = dataclasses.replace(anonymizer.settings, entity_consistency=consistency)
     return nlp
 
 

@@ -8,7 +8,9 @@ from collections import defaultdict
 import pytest
 import spacy
 
-from legal_anon.anonymizer import Anonymizer, MissingSaltError, is_short_form, name_tokens
+from legal_anon.anonymizer import Anonymizer
+from legal_anon.anonymizer_settings import MissingSaltError
+from legal_anon.names import is_short_form, name_tokens
 from legal_anon.split_long import pipe_long, split_text
 
 TEXT = (
