@@ -41,7 +41,7 @@ from typing import Any, Dict, List, Optional
 
 import typer
 
-from scripts.evaluate_tab import POS_MODEL_OPTION
+from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
 
 CONFIGS = {
     "words": "configs/bilstm_crf_tab.cfg",
@@ -188,8 +188,8 @@ def main(
     pos_model: str = POS_MODEL_OPTION,
 ):
     """Train every variant with every seed and measure each ablation row."""
-    from scripts.evaluate_tab import evaluate_pipeline
-    from scripts.threshold_curve import DEFAULT_THRESHOLDS, plot, recommend, sweep
+    from legal_anon.eval.evaluate_tab import evaluate_pipeline
+    from legal_anon.eval.threshold_curve import DEFAULT_THRESHOLDS, plot, recommend, sweep
 
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     args = {"train": str(train_corpus), "dev_spacy": str(dev_spacy), "vectors": str(vectors), "ner_source": ner_source}

@@ -51,7 +51,7 @@ def word_indices(doc: Doc) -> List[int]:
 
 def doc_bio(doc: Doc) -> List[str]:
     """IOB2 tags of doc.ents (the shared encoder the seqeval scorer uses)."""
-    from legal_anon.seqeval_scorer import doc_iob2_tags
+    from legal_anon.eval.seqeval_scorer import doc_iob2_tags
 
     return doc_iob2_tags(doc)
 
@@ -155,7 +155,7 @@ def main(
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
-    from legal_anon.transformer_models import resolve_encoder_name
+    from legal_anon.ml.transformer_models import resolve_encoder_name
     from scripts.compare_transformer import score_docs
 
     if threads:

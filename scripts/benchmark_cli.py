@@ -33,7 +33,7 @@ def write_folder(folder: Path, n_docs: int, seed: int, from_json: List[Path]) ->
             docs.extend(json.loads(path.read_text(encoding="utf8")))
         docs = docs[:n_docs] if n_docs else docs
     else:
-        from scripts.make_sample_corpus import generate_split
+        from legal_anon.corpus.sample import generate_split
 
         docs = generate_split(seed, "bench", n_docs)
     for d in docs:

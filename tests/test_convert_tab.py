@@ -7,9 +7,9 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from legal_anon.tab import TAB_SPAN_KEY, doc_id, tab_mentions
-from scripts.conversion_report import ConversionError
-from scripts.convert_tab import (
+from legal_anon.corpus.tab import TAB_SPAN_KEY, doc_id, tab_mentions
+from legal_anon.corpus.report import ConversionError
+from legal_anon.corpus.convert_tab import (
     REASON_NO_MASK,
     REASON_OTHER_LAYER,
     REASON_OVERLAP,

@@ -7,10 +7,10 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from spacy.training.converters import conll_ner_to_docs
 
-from legal_anon.tags import REPAIR_I_WITHOUT_B, TagError, spans_to_tags, tags_to_spans
-from scripts.conversion_report import ConversionError
-from scripts.convert_conll import convert_conll_file
-from scripts.convert_jsonl import convert_jsonl_file
+from legal_anon.corpus.tags import REPAIR_I_WITHOUT_B, TagError, spans_to_tags, tags_to_spans
+from legal_anon.corpus.report import ConversionError
+from legal_anon.corpus.convert_conll import convert_conll_file
+from legal_anon.corpus.convert_jsonl import convert_jsonl_file
 
 from .conftest import shared_file
 

@@ -1,4 +1,4 @@
-"""The shared CRF pieces (legal_anon.crf) and the CRF head over a tok2vec (factory crf_ner)."""
+"""The shared CRF pieces (legal_anon.ml.crf) and the CRF head over a tok2vec (factory crf_ner)."""
 import numpy as np
 import pytest
 import spacy
@@ -6,7 +6,7 @@ import torch
 from spacy.tokens import Doc
 from thinc.api import Adam, fix_random_seed
 
-from legal_anon.crf import (
+from legal_anon.ml.crf import (
     ConstrainedCRF,
     bioes_tags,
     is_valid_bioes,

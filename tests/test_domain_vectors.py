@@ -4,7 +4,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from legal_anon.vectors import load_keyed_vectors
+from legal_anon.ml.vectors import load_keyed_vectors
 from scripts.train_domain_vectors import corpus_sentences, train_word2vec
 
 

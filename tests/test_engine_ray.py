@@ -13,10 +13,10 @@ import spacy
 ray = pytest.importorskip("ray")
 
 from legal_anon.cli import main  # noqa: E402
-from legal_anon.engine import DocumentDone, DocumentError, load_pipeline, pipeline_fingerprint  # noqa: E402
-from legal_anon.engine_ray import RayEngine  # noqa: E402
-from legal_anon.sinks import DocumentWriter, finish  # noqa: E402
-from legal_anon.sources import expand_inputs  # noqa: E402
+from legal_anon.engines.local import DocumentDone, DocumentError, load_pipeline, pipeline_fingerprint  # noqa: E402
+from legal_anon.engines.ray_data import RayEngine  # noqa: E402
+from legal_anon.io.sinks import DocumentWriter, finish  # noqa: E402
+from legal_anon.io.sources import expand_inputs  # noqa: E402
 
 
 SALT = "test-salt-3b1f9c0e7d2a4c65"

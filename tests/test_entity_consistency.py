@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from legal_anon.anonymizer import Anonymizer
-from legal_anon.names import (
+from legal_anon.pipeline.anonymizer import Anonymizer
+from legal_anon.pipeline.names import (
     acronym_expansions,
     adjacent_extensions,
     distinctive_name_parts,

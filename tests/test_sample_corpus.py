@@ -2,9 +2,9 @@
 import json
 from pathlib import Path
 
-from legal_anon.tab import ENTITY_TYPES
-from scripts.convert_tab import validate_document
-from scripts.make_sample_corpus import generate_split
+from legal_anon.corpus.tab import ENTITY_TYPES
+from legal_anon.corpus.convert_tab import validate_document
+from legal_anon.corpus.sample import generate_split
 
 
 def test_same_seed_same_corpus_other_seed_other_corpus():

@@ -1,4 +1,4 @@
-"""The seqeval scorer (legal_anon.seqeval_scorer): hand-computed examples, and inside a
+"""The seqeval scorer (legal_anon.eval.seqeval_scorer): hand-computed examples, and inside a
 real ``spacy evaluate`` run on a tiny rule-based pipeline."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import spacy
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-from legal_anon.seqeval_scorer import (
+from legal_anon.eval.seqeval_scorer import (
     doc_iob2_tags, example_iob2, make_seqeval_ner_scorer, seqeval_ner_score, seqeval_scores,
 )
 

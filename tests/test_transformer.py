@@ -33,7 +33,7 @@ from spacy.tokens import Doc, Span  # noqa: E402
 from spacy.training import Example  # noqa: E402
 from thinc.api import Adam  # noqa: E402
 
-from legal_anon.transformer_models import (  # noqa: E402
+from legal_anon.ml.transformer_models import (  # noqa: E402
     DEFAULT_ENCODER,
     HUB_ENCODERS,
     resolve_encoder_name,
@@ -113,7 +113,7 @@ def test_mixed_precision_auto_is_off_on_cpu():
 
 @pytest.fixture(scope="module")
 def sample_spacy(sample_dir, tmp_path_factory) -> dict:
-    from scripts.convert_tab import convert_tab_file
+    from legal_anon.corpus.convert_tab import convert_tab_file
 
     out = tmp_path_factory.mktemp("trf_corpus")
     convert_tab_file(sample_dir / "train.json", out / "train.spacy", policy="per-annotator")
@@ -243,7 +243,7 @@ def _first_512_cut(tokenizer, doc: Doc) -> int:
 
 
 def test_no_window_is_truncated_and_every_token_gets_vectors_on_tab_dev():
-    from scripts.convert_tab import convert_tab_file
+    from legal_anon.corpus.convert_tab import convert_tab_file
 
     path = ROOT / "assets" / "tab_subset" / "echr_dev.json"
     docs, _ = convert_tab_file(path, None, policy="first")

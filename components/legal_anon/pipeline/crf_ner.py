@@ -29,10 +29,10 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
-from .bilstm_crf import build_torch, n_word_rows_for
-from .crf import CRFOutput, bioes_tags
-from .tags import tags_to_spans
-from .crf_head import build_head
+from legal_anon.ml.bilstm_crf import build_torch, n_word_rows_for
+from legal_anon.ml.crf import CRFOutput, bioes_tags
+from legal_anon.corpus.tags import tags_to_spans
+from legal_anon.ml.crf_head import build_head
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -112,7 +112,7 @@ def make_crf_ner(
 
 
 def decode_bioes(doc: Doc, ids: np.ndarray, labels: Sequence[str]) -> List[Span]:
-    """Entity spans from BIOES tag ids (see ``legal_anon.crf.bioes_tags``)."""
+    """Entity spans from BIOES tag ids (see ``legal_anon.ml.crf.bioes_tags``)."""
     if not len(ids) or not labels:
         return []
     kind = np.where(ids > 0, (ids - 1) % 4, -1)

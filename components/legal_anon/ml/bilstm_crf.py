@@ -36,9 +36,9 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2
 from torch import nn
 
-from .stacking import ONTONOTES_LABELS, doc_tensor, feature_rows, label_index, ner_feature_ids
+from legal_anon.ml.stacked_features import ONTONOTES_LABELS, doc_tensor, feature_rows, label_index, ner_feature_ids
 
-from .crf import (  # noqa: F401  (bioes_tags, allowed_transitions, is_valid_bioes re-exported)
+from legal_anon.ml.crf import (  # noqa: F401  (bioes_tags, allowed_transitions, is_valid_bioes re-exported)
     ConstrainedCRF,
     CRFOutput,
     split_by_doc,

@@ -1,4 +1,4 @@
-"""Stacking: a general-purpose NER in front of our tagger, its predictions as input features.
+"""Stacking: a general-purpose NER's predictions as our tagger's input features.
 
 A pretrained OntoNotes NER (``en_core_web_sm``'s ``ner``, sourced frozen into the
 pipeline) already knows that "London" is a GPE, "Serco" an ORG and "British" a NORP: the
@@ -6,56 +6,28 @@ types our tagger, trained on 174 judgments, misses most. The pipeline is
 
     ontonotes_ner (sourced, frozen, annotating) -> ontonotes_spans -> bilstm_crf_ner
 
-* ``ents_to_spans`` (the ``ontonotes_spans`` component) copies ``doc.ents`` into a span
-  group, so the general NER's spans stay readable after our tagger overwrites ``doc.ents``
-  and the tagger reads its features from a place nobody else writes to.
+* ``ents_to_spans`` (the ``ontonotes_spans`` component, ``legal_anon.pipeline.general_ner``)
+  copies ``doc.ents`` into a span group, so the general NER's spans stay readable after our
+  tagger overwrites ``doc.ents`` and the tagger reads its features from a place nobody else
+  writes to.
 * ``ner_feature_ids`` turns that span group into one id per token (entity type and
   B/I position), which the tagger embeds and concatenates to its word features. Our tagger
   still decides and writes ``doc.ents``.
-* ``legal_anon.pipeline_lookups.v1`` copies lookup tables (``lexeme_norm``) from the source
-  pipeline into ours at ``[initialize]``, so the sourced NER sees the same ``NORM`` values
-  it was trained with (a blank English pipeline has no norm table without
-  spacy-lookups-data).
+* ``legal_anon.pipeline_lookups.v1`` (``legal_anon.pipeline.general_ner``) copies lookup
+  tables from the source pipeline at ``[initialize]``.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
-from spacy.language import Language
-from spacy.lookups import Lookups
 from spacy.tokens import Doc
-from spacy.util import registry
 
 # The 18 OntoNotes 5 types of spaCy's English pipelines (en_core_web_sm/md/lg/trf).
 ONTONOTES_LABELS = (
     "CARDINAL", "DATE", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY", "NORP",
     "ORDINAL", "ORG", "PERCENT", "PERSON", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART",
 )
-
-
-class EntsToSpans:
-    """Copy ``doc.ents`` into ``doc.spans[spans_key]`` (the ents themselves are kept)."""
-
-    def __init__(self, name: str, spans_key: str):
-        if not spans_key:
-            raise ValueError(f"{name}: spans_key must be a non-empty string")
-        self.name = name
-        self.spans_key = spans_key
-
-    def __call__(self, doc: Doc) -> Doc:
-        doc.spans[self.spans_key] = list(doc.ents)
-        return doc
-
-
-@Language.factory(
-    "ents_to_spans",
-    default_config={"spans_key": "ontonotes"},
-    requires=["doc.ents"],
-    assigns=["doc.spans"],
-)
-def make_ents_to_spans(nlp: Language, name: str, spans_key: str) -> EntsToSpans:
-    return EntsToSpans(name, spans_key)
 
 
 def feature_rows(labels: Sequence[str]) -> int:
@@ -95,21 +67,6 @@ def doc_tensor(doc: Doc, width: int) -> np.ndarray:
             f"got {shape}. Source the tok2vec component in front of the tagger, or set tensor_width = 0."
         )
     return np.asarray(tensor, dtype=np.float32)
-
-
-@registry.misc("legal_anon.pipeline_lookups.v1")
-def pipeline_lookups(name: str, tables: List[str]) -> Lookups:
-    """Lookup tables copied from an installed pipeline (for ``[initialize] lookups``)."""
-    import spacy
-
-    source = spacy.load(name, exclude=["tagger", "parser", "senter", "attribute_ruler", "lemmatizer", "ner", "tok2vec"])
-    lookups = Lookups()
-    for table in tables:
-        if not source.vocab.lookups.has_table(table):
-            raise ValueError(f"legal_anon.pipeline_lookups.v1: {name!r} has no lookup table {table!r} "
-                             f"(it has {source.vocab.lookups.tables})")
-        lookups.set_table(table, source.vocab.lookups.get_table(table))
-    return lookups
 
 
 def label_index(labels: Optional[Sequence[str]]) -> Dict[str, int]:

@@ -26,7 +26,7 @@ class MissingSaltError(ValueError):
 @dataclass(frozen=True)
 class AnonymizerSettings:
     """What the anonymizer masks, how, and how far it propagates (module docstring of
-    ``legal_anon.anonymizer``)."""
+    ``legal_anon.pipeline.anonymizer``)."""
 
     # what to mask: doc.ents, or doc.spans[spans_key]; and the NER's low-confidence
     # candidates in doc.spans[candidates_key] (the recall control), when present
@@ -51,7 +51,7 @@ class AnonymizerSettings:
     max_repair_rounds: int = 20
     # "Mr Popescu" is a person (this label) whatever label the NER gave it; None = off
     titled_names_as: Optional[str] = "PERSON"
-    # entity-level consistency (legal_anon.names): one entity, every mention masked
+    # entity-level consistency (legal_anon.pipeline.names): one entity, every mention masked
     entity_consistency: bool = True
 
     def __post_init__(self) -> None:

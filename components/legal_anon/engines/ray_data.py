@@ -5,21 +5,21 @@
 Two passes over a Ray Dataset, each stage a Ray Data operator:
 
 1. **read** (tasks): the input files are parsed where they are read, by the readers of
-   ``legal_anon.sources`` (txt, jsonl, TAB JSON, Parquet); a file that cannot be read becomes
+   ``legal_anon.io.sources`` (txt, jsonl, TAB JSON, Parquet); a file that cannot be read becomes
    an error row. Only the ids come back to the driver, which makes repeated ids unique
    exactly as the local engine does (input order, ``ID#2``) and records the order of the
    collections.
 2. **anonymize** (an actor pool of ``--workers`` actors, each loading the pipeline once):
    documents already written by an earlier run of the same pipeline on the same text are
    skipped (``DocumentWriter.is_done``: resumable), the others go through ``nlp.pipe``
-   and ``legal_anon.engine.anonymize_batch``, and each worker writes its documents' files
+   and ``legal_anon.engines.local.anonymize_batch``, and each worker writes its documents' files
    itself with the same ``DocumentWriter`` as the local engine: the same bytes. A document
    that raises is isolated and recorded with the reason; an actor that dies is restarted
    and its batch retried by Ray (``max_restarts``, ``max_task_retries``); rewriting a file
    is idempotent (atomic rename), so every good document ends written once.
 
 The driver receives counts per document (``DocumentDone``/``DocumentError``), never the
-texts, and rebuilds the collections from ``records/`` at the end (``legal_anon.sinks.finish``).
+texts, and rebuilds the collections from ``records/`` at the end (``legal_anon.io.sinks.finish``).
 On a multi-node cluster the inputs and OUT must be on storage every node sees.
 
 The hash operator's salt reaches the workers only through their own environment and is
@@ -38,9 +38,9 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from .engine import DocumentDone, DocumentError, Result, UsageError, anonymize_batch, load_pipeline
-from .sinks import DocumentWriter, content_hash
-from .sources import Input, InputDoc, InputError, UniqueIds, read_documents
+from legal_anon.engines.local import DocumentDone, DocumentError, Result, UsageError, anonymize_batch, load_pipeline
+from legal_anon.io.sinks import DocumentWriter, content_hash
+from legal_anon.io.sources import Input, InputDoc, InputError, UniqueIds, read_documents
 
 READ_COLUMNS = ("input_index", "position", "doc_id", "source", "text", "error")
 

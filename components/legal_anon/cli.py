@@ -5,8 +5,8 @@
     cat judgment.txt | legal-anon -          # anonymized text on stdout
     legal-anon assemble training/bilstm_crf/model-best training/en_legal_anon --operator PERSON=pseudonym
 
-Reading (``legal_anon.sources``), running the pipeline (``legal_anon.engine``) and writing
-(``legal_anon.sinks``) are separate jobs; this module parses options, loads the pipeline
+Reading (``legal_anon.io.sources``), running the pipeline (``legal_anon.engines.local``) and writing
+(``legal_anon.io.sinks``) are separate jobs; this module parses options, loads the pipeline
 with the anonymizer's options as config overrides, wires the three together and prints a
 summary. Exit status: 0 all good, 1 some inputs or documents were not processed, 2 a usage
 or model error. A closed stdout (``| head``) ends the run quietly.
@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional
 
 import typer
 
-from .engine import UsageError
+from legal_anon.engines.local import UsageError
 
 DEFAULT_MODEL = "en_legal_anon"
 EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -184,10 +184,10 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
                   workers=2) -> int:
     from tqdm import tqdm
 
-    from .engine import DocumentError, LocalEngine, load_pipeline, pipeline_fingerprint
-    from .sinks import DocumentWriter, StdoutWriter, check_formats, finish
-    from .sources import FORMATS as INPUT_FORMATS
-    from .sources import count_documents, expand_inputs
+    from legal_anon.engines.local import DocumentError, LocalEngine, load_pipeline, pipeline_fingerprint
+    from legal_anon.io.sinks import DocumentWriter, StdoutWriter, check_formats, finish
+    from legal_anon.io.sources import FORMATS as INPUT_FORMATS
+    from legal_anon.io.sources import count_documents, expand_inputs
 
     try:
         fmts = [f.strip() for f in formats.split(",") if f.strip()]
@@ -216,7 +216,7 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
         writer.prepare()
     sink = writer if writer is not None else StdoutWriter(fmts[0])
     if engine == "ray":
-        from .engine_ray import RayEngine
+        from legal_anon.engines.ray_data import RayEngine
 
         runner = RayEngine(model, anonymizer, threshold, workers=workers, batch_size=batch_size, address=ray_address,
                            max_chars=max_chars, max_length=max_length)

@@ -12,8 +12,8 @@ from typing import Iterable, Iterator, List, Optional, Sequence
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
-from legal_anon.tags import TagError, tags_to_spans
-from scripts.conversion_report import ConversionError, ConversionReport
+from legal_anon.corpus.tags import TagError, tags_to_spans
+from legal_anon.corpus.report import ConversionError, ConversionReport
 
 DOC_BOUNDARY = None  # yielded between documents (e.g. CoNLL's -DOCSTART-)
 

@@ -1,12 +1,12 @@
 """Engines: what runs the pipeline over documents and writes each one's outputs.
 
-The command line reads documents (``legal_anon.sources``) and hands them to an engine with a
-writer (``legal_anon.sinks``). For every document the engine builds an ``AnonymizedRecord``
+The command line reads documents (``legal_anon.io.sources``) and hands them to an engine with a
+writer (``legal_anon.io.sinks``). For every document the engine builds an ``AnonymizedRecord``
 (plain data, no Doc), gives it to the writer and reports a ``DocumentDone`` (counts only) or
 a ``DocumentError``. The same ``anonymize_batch`` runs everywhere, so every engine writes the
 same bytes: ``LocalEngine`` runs ``nlp.pipe`` in this process (``n_process`` for spaCy's
-multiprocessing, long documents split and rejoined by ``legal_anon.split_long``); the Ray
-engine (``legal_anon.engine_ray``) runs it in one actor per worker, each with the pipeline
+multiprocessing, long documents split and rejoined by ``legal_anon.pipeline.split_long``); the Ray
+engine (``legal_anon.engines.ray_data``) runs it in one actor per worker, each with the pipeline
 loaded once.
 
 A document that is not processed (empty, or longer than ``max_chars``) becomes a
@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 
-from .sources import Input, InputDoc
+from legal_anon.io.sources import Input, InputDoc
 
 
 class UsageError(Exception):
@@ -32,7 +32,7 @@ class UsageError(Exception):
 class AnonymizedRecord:
     """What the pipeline made of one document. ``original`` and the ``text`` of
     replacements and entities are kept for review outputs only; the default outputs
-    drop them (``legal_anon.sinks``)."""
+    drop them (``legal_anon.io.sinks``)."""
 
     doc_id: str
     source: str
@@ -159,7 +159,7 @@ def anonymize_batch(nlp: Language, items: Sequence[InputDoc], writer, max_chars:
                     batch_size: int = 16) -> List[Result]:
     """Anonymize and write a batch; a document the pipeline raises on is isolated (the batch
     is run again one document at a time) and recorded with the reason, never fatal."""
-    from .split_long import pipe_long
+    from legal_anon.pipeline.split_long import pipe_long
 
     errors: List[DocumentError] = []
     good = []
@@ -204,9 +204,9 @@ class LocalEngine:
 
     def run(self, inputs: Sequence[Input], writer, input_format: str = "auto", text_key: str = "text"
             ) -> Iterator[Result]:
-        from .sinks import content_hash
-        from .split_long import pipe_long
-        from .sources import UniqueIds, iter_documents
+        from legal_anon.io.sinks import content_hash
+        from legal_anon.pipeline.split_long import pipe_long
+        from legal_anon.io.sources import UniqueIds, iter_documents
 
         ids = UniqueIds()
         self.renamed = ids.renamed

@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, TextIO
 from urllib.parse import quote
 
-from .engine import AnonymizedRecord, DocumentError
-from .html_pages import REVIEW_WARNING, anonymized_body, anonymized_page, index_page, page, review_page
+from legal_anon.engines.local import AnonymizedRecord, DocumentError
+from legal_anon.io.html_pages import REVIEW_WARNING, anonymized_body, anonymized_page, index_page, page, review_page
 
 FORMATS = ("text", "json", "tab", "html", "parquet")
 PER_DOCUMENT_FORMATS = {"text": ("text", ".txt"), "html": ("html", ".html")}

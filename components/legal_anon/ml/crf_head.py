@@ -3,7 +3,7 @@
 ``legal_anon.Tok2VecCRF.v1`` chains a tok2vec (``Model[List[Doc], List[Floats2d]]``;
 in ``configs/transformer_crf.cfg`` the spacy-transformers ``TransformerListener``) with
 dropout, a linear layer to BIOES emission scores and the same BIOES-constrained
-pytorch-crf CRF as the BiLSTM-CRF (``legal_anon.crf``). It plugs into the same
+pytorch-crf CRF as the BiLSTM-CRF (``legal_anon.ml.crf``). It plugs into the same
 ``TrainablePipe`` (factory ``crf_ner``): input ``(docs, gold)``; prediction returns
 BIOES tag ids per doc, training returns the CRF negative log-likelihood and passes the
 gradient of the token vectors back to the tok2vec (and through the listener to the
@@ -26,9 +26,9 @@ from thinc.types import Floats2d
 from thinc.util import torch2xp, xp2torch
 from torch import nn
 
-from .stacking import ONTONOTES_LABELS, feature_rows, label_index, ner_feature_ids
+from legal_anon.ml.stacked_features import ONTONOTES_LABELS, feature_rows, label_index, ner_feature_ids
 
-from .crf import (
+from legal_anon.ml.crf import (
     ConstrainedCRF,
     CRFOutput,
     split_by_doc,

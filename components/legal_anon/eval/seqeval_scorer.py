@@ -38,7 +38,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import filter_spans, registry
 
-from .tags import spans_to_tags
+from legal_anon.corpus.tags import spans_to_tags
 
 SEQEVAL_MODE = "strict"
 SEQEVAL_SCHEME = "IOB2"

@@ -11,7 +11,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from spacy.tokens import Doc, DocBin
 from wasabi import msg
@@ -134,3 +134,27 @@ def write_docbin(docs: Iterable[Doc], path: Path) -> int:
         n += 1
     write_atomic(Path(path), db.to_bytes())
     return n
+
+
+def finish_conversion(docs: List[Doc], report: ConversionReport, output_path: Optional[Path]
+                      ) -> Tuple[List[Doc], ConversionReport]:
+    """Every converter's last step: the report must add up before anything is written."""
+    report.check()
+    if output_path is not None:
+        write_docbin(docs, output_path)
+    return docs, report
+
+
+def run_converter(convert: Callable[[], Tuple[List[Doc], ConversionReport]], report_json: Optional[Path]) -> None:
+    """Every converter's command line: convert, print the report (and save it as JSON), or
+    exit 1 with the error that names the file and line or document."""
+    import typer
+
+    try:
+        _, report = convert()
+    except ConversionError as e:
+        typer.secho(f"error: {e}", fg="red", err=True)
+        raise typer.Exit(1)
+    report.print()
+    if report_json:
+        report.save(report_json)

@@ -40,7 +40,7 @@ characters):
    returns output that contains the text of a span it masked.
 
 Entity-level consistency (``entity_consistency``, default on; TAB counts an entity as
-protected only when every mention is masked; see ``legal_anon.names``): every distinctive
+protected only when every mention is masked; see ``legal_anon.pipeline.names``): every distinctive
 part of a detected person's name (given names and surname, as written and in capitals,
 possessives included) is masked wherever it occurs; initials before a masked surname
 ("G. Yalman") and a parenthesised abbreviation or original-language name after a masked
@@ -68,13 +68,13 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .anonymizer_settings import (
+from legal_anon.pipeline.anonymizer_settings import (
     AnonymizerSettings,
     MissingSaltError,
     default_config,
     with_settings_signature,
 )
-from .names import (
+from legal_anon.pipeline.names import (
     ORGANISATION_LABELS,
     acronym_expansions,
     adjacent_extensions,
@@ -88,7 +88,7 @@ from .names import (
     surname_parts,
 )
 
-from .regions import (
+from legal_anon.pipeline.regions import (
     SOURCE_CANDIDATE,
     SOURCE_NER,
     SOURCE_OCCURRENCE,

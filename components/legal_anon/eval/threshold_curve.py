@@ -1,0 +1,125 @@
+"""Token recall against precision of the anonymizer's output over recall-control thresholds.
+
+    python -m scripts.threshold_curve MODEL GOLD.json --out-dir reports/NAME \
+        [--thresholds 0.02,0.05,...] [--target-recall 0.95]
+
+The CRF tagger's ``mask_threshold`` makes the anonymizer also mask tokens outside
+``doc.ents`` whose marginal probability of being inside an entity is at least the
+threshold. This runs the pipeline once (upstream components, the tagger's prediction with
+its marginals), then for each threshold re-sets the candidates and re-runs the
+anonymizer, scoring its output with TAB's measures on every annotator of GOLD. Writes
+``threshold_curve.json`` (every point, and the recommended threshold: the highest one
+whose token recall reaches --target-recall) and ``threshold_curve.png`` (recall against
+precision, thresholds annotated; the point without candidates marked "off"), so a user
+can pick their own operating point and set it as
+``[components.bilstm_crf_ner] mask_threshold``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import typer
+
+from legal_anon.eval import tab_metrics as tm
+from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
+
+DEFAULT_THRESHOLDS = "0.01,0.02,0.03,0.04,0.05,0.07,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.6,0.7,0.8,0.9"
+
+
+def sweep(model: str, gold_path: Path, thresholds: Sequence[Optional[float]], consistency: Optional[bool] = None,
+          batch_size: int = 4, pos_model: str = tm.DEFAULT_POS_MODEL) -> List[Dict[str, Any]]:
+    """TAB measures of the anonymizer output at each threshold (None = no candidates)."""
+    from legal_anon.eval.evaluate_tab import load_for_evaluation
+    from legal_anon.pipeline.anonymizer import ensure_anonymizer
+    from legal_anon.pipeline.crf_ner import find_crf_tagger
+
+    records = json.loads(Path(gold_path).read_text(encoding="utf8"))
+    gold = tm.gold_from_records(records, tm.load_pos_pipeline(pos_model))
+    nlp = load_for_evaluation(model, "anonymizer", 1.0, consistency)
+    tagger = find_crf_tagger(nlp)
+    anonymizer = ensure_anonymizer(nlp)
+    upstream = [name for name, proc in nlp.pipeline if proc is not tagger and proc is not anonymizer]
+    docs = list(nlp.pipe((r["text"] for r in records), batch_size=batch_size,
+                         disable=[n for n in nlp.pipe_names if n not in upstream]))
+    scores = [tagger.predict(docs[i:i + batch_size]) for i in range(0, len(docs), batch_size)]
+    points = []
+    for threshold in thresholds:
+        tagger.mask_threshold = threshold
+        for i, batch_scores in zip(range(0, len(docs), batch_size), scores):
+            batch = docs[i:i + batch_size]
+            if threshold is None:
+                for doc in batch:
+                    doc.spans.pop(tagger.candidates_key, None)
+            tagger.set_annotations(batch, batch_scores if threshold is not None else batch_scores._replace(probs=None))
+        system = {r["doc_id"]: tm.masked_spans_from_anonymizer(anonymizer(d)) for r, d in zip(records, docs)}
+        tab = tm.tab_scores(gold, system)
+        point = {"threshold": threshold}
+        for key in ("token_recall", "uniform_token_precision", "ER_di", "ER_qi", "mention_recall",
+                    "uniform_mention_precision"):
+            point[key] = tab[key]["value"]
+        point["token_recall_per_type"] = {t: r["value"] for t, r in tab["token_recall_per_type"].items()}
+        point["n_candidate_spans"] = sum(len(d.spans.get(tagger.candidates_key, [])) for d in docs)
+        points.append(point)
+    return points
+
+
+def recommend(points: List[Dict[str, Any]], target_recall: float) -> Optional[float]:
+    """The highest threshold whose token recall reaches the target (None if none does)."""
+    ok = [p["threshold"] for p in points if p["threshold"] is not None and p["token_recall"] >= target_recall]
+    return max(ok) if ok else None
+
+
+def plot(points: List[Dict[str, Any]], path: Path, title: str, target_recall: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    curve = [p for p in points if p["threshold"] is not None]
+    ax.plot([p["uniform_token_precision"] for p in curve], [p["token_recall"] for p in curve], "o-", label="mask_threshold")
+    for p in curve:
+        ax.annotate(f"{p['threshold']:g}", (p["uniform_token_precision"], p["token_recall"]),
+                    textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for p in points:
+        if p["threshold"] is None:
+            ax.plot([p["uniform_token_precision"]], [p["token_recall"]], "s", color="black", label="off (doc.ents only)")
+    ax.axhline(target_recall, color="grey", linestyle="--", linewidth=0.8, label=f"target recall {target_recall:g}")
+    ax.set_xlabel("uniform token precision (TAB, all annotators)")
+    ax.set_ylabel("token recall (TAB, all annotators)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(
+    model: str = typer.Argument(..., help="Pipeline directory or package name with a CRF tagger"),
+    gold_path: Path = typer.Argument(..., help="TAB JSON gold file (all annotators)", exists=True, dir_okay=False),
+    out_dir: Path = typer.Option(..., "--out-dir", help="Folder for threshold_curve.json and .png"),
+    thresholds: str = typer.Option(DEFAULT_THRESHOLDS, "--thresholds", help="Comma-separated probabilities"),
+    target_recall: float = typer.Option(0.95, "--target-recall", help="Token recall the recommended threshold must reach"),
+    no_consistency: bool = typer.Option(False, "--no-consistency", help="Turn the anonymizer's entity-level consistency off"),
+    pos_model: str = POS_MODEL_OPTION,
+):
+    """Sweep the recall control's threshold on TAB gold; write the curve, its plot and a recommendation."""
+    values: List[Optional[float]] = [None] + sorted({float(t) for t in thresholds.split(",") if t.strip()})
+    points = sweep(model, gold_path, values, False if no_consistency else None, pos_model=pos_model)
+    best = recommend(points, target_recall)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = {"model": model, "gold": str(gold_path), "pos_model": pos_model, "target_recall": target_recall, "recommended_threshold": best,
+              "points": points}
+    (out_dir / "threshold_curve.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
+    plot(points, out_dir / "threshold_curve.png", f"{model} on {gold_path.name}", target_recall)
+    typer.echo(f"{'threshold':>9}  {'recall':>6}  {'prec':>6}  {'ER_di':>6}  {'ER_qi':>6}  candidates")
+    for p in points:
+        t = "off" if p["threshold"] is None else f"{p['threshold']:g}"
+        typer.echo(f"{t:>9}  {p['token_recall']:.4f}  {p['uniform_token_precision']:.4f}  {p['ER_di']:.4f}  "
+                   f"{p['ER_qi']:.4f}  {p['n_candidate_spans']}")
+    typer.echo(f"recommended mask_threshold for token recall >= {target_recall}: {best}")
+    typer.echo(f"wrote {out_dir / 'threshold_curve.json'} and {out_dir / 'threshold_curve.png'}")
