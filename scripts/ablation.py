@@ -208,15 +208,15 @@ def main(
         for key in ("token_recall", "uniform_token_precision", "ER_di", "ER_qi"):
             point[key] = statistics.fmean(curves[s][i][key] for s in seed_list)
         mean_curve.append(point)
+    # privacy first: the packaged threshold must reach the target with every seed, not on average
+    worst_curve = [{"threshold": t, "token_recall": min(curves[s][i]["token_recall"] for s in seed_list)}
+                   for i, t in enumerate(grid)]
     threshold_curve_dir.mkdir(parents=True, exist_ok=True)
     (threshold_curve_dir / "threshold_curves.json").write_text(
         json.dumps({"per_seed": curves, "mean": mean_curve, "worst_seed_recall": worst_curve}, indent=2) + "\n",
         encoding="utf8")
     plot(mean_curve, threshold_curve_dir / "threshold_curve_mean.png",
          f"stacked tagger, mean of seeds {seeds}, {dev_json.name}", target_recall)
-    # privacy first: the packaged threshold must reach the target with every seed, not on average
-    worst_curve = [{"threshold": t, "token_recall": min(curves[s][i]["token_recall"] for s in seed_list)}
-                   for i, t in enumerate(grid)]
     chosen = recommend(worst_curve, target_recall)
     if chosen is None:  # the target is out of reach: the threshold of the highest recall
         chosen = max((p for p in worst_curve if p["threshold"] is not None), key=lambda p: p["token_recall"])["threshold"]
