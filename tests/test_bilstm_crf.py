@@ -12,12 +12,8 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from thinc.api import Adam, fix_random_seed
 
-from legal_anon.ml.bilstm_crf import (
-    allowed_transitions,
-    bioes_tags,
-    is_valid_bioes,
-    TorchCharCNNBiLSTMCRF,
-)
+from legal_anon.ml.bilstm_crf import TorchCharCNNBiLSTMCRF
+from legal_anon.ml.bioes import allowed_transitions, bioes_tags, is_valid_bioes
 from legal_anon.ml.crf import ConstrainedCRF
 
 from .conftest import examples_from

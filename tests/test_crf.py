@@ -6,15 +6,9 @@ import torch
 from spacy.tokens import Doc
 from thinc.api import Adam, fix_random_seed
 
-from legal_anon.ml.crf import (
-    ConstrainedCRF,
-    bioes_tags,
-    is_valid_bioes,
-    padded_batches,
-    repair_segment_edges,
-    segment_table,
-    segments,
-)
+from legal_anon.ml.bioes import bioes_tags, is_valid_bioes
+from legal_anon.ml.crf import ConstrainedCRF
+from legal_anon.ml.segments import padded_batches, repair_segment_edges, segment_table, segments
 
 from .conftest import examples_from
 

@@ -38,19 +38,9 @@ from torch import nn
 
 from legal_anon.ml.stacked_features import ONTONOTES_LABELS, doc_tensor, feature_rows, label_index, ner_feature_ids
 
-from legal_anon.ml.crf import (  # noqa: F401  (bioes_tags, allowed_transitions, is_valid_bioes re-exported)
-    ConstrainedCRF,
-    CRFOutput,
-    split_by_doc,
-    allowed_transitions,
-    bioes_tags,
-    convert_crf_outputs,
-    is_valid_bioes,
-    repair_segment_edges,
-    padded_batches,
-    segment_table,
-    use_patched_shim,
-)
+from legal_anon.ml.crf import ConstrainedCRF, CRFOutput, convert_crf_outputs, split_by_doc
+from legal_anon.ml.segments import padded_batches, repair_segment_edges, segment_table
+from legal_anon.ml.thinc_shim import use_patched_shim
 
 N_CASE_CLASSES = 8  # pad, lower, UPPER, Title, mixed, digits, has-digit, other
 

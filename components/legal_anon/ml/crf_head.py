@@ -28,16 +28,9 @@ from torch import nn
 
 from legal_anon.ml.stacked_features import ONTONOTES_LABELS, feature_rows, label_index, ner_feature_ids
 
-from legal_anon.ml.crf import (
-    ConstrainedCRF,
-    CRFOutput,
-    split_by_doc,
-    convert_crf_outputs,
-    padded_batches,
-    repair_segment_edges,
-    segment_table,
-    use_patched_shim,
-)
+from legal_anon.ml.crf import ConstrainedCRF, CRFOutput, convert_crf_outputs, split_by_doc
+from legal_anon.ml.segments import padded_batches, repair_segment_edges, segment_table
+from legal_anon.ml.thinc_shim import use_patched_shim
 
 
 class TorchCRFHead(nn.Module):

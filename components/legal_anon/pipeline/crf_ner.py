@@ -30,7 +30,8 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
 from legal_anon.ml.bilstm_crf import build_torch, n_word_rows_for
-from legal_anon.ml.crf import CRFOutput, bioes_tags
+from legal_anon.ml.bioes import B, E, N_POSITIONS, S, bioes_tags, tag_kind, tag_label
+from legal_anon.ml.crf import CRFOutput
 from legal_anon.corpus.tags import tags_to_spans
 from legal_anon.ml.crf_head import build_head
 
@@ -112,13 +113,12 @@ def make_crf_ner(
 
 
 def decode_bioes(doc: Doc, ids: np.ndarray, labels: Sequence[str]) -> List[Span]:
-    """Entity spans from BIOES tag ids (see ``legal_anon.ml.crf.bioes_tags``)."""
+    """Entity spans from BIOES tag ids (``legal_anon.ml.bioes``)."""
     if not len(ids) or not labels:
         return []
-    kind = np.where(ids > 0, (ids - 1) % 4, -1)
-    label = np.where(ids > 0, (ids - 1) // 4, -1)
-    starts = np.flatnonzero((kind == 0) | (kind == 3))
-    ends = np.flatnonzero((kind == 2) | (kind == 3)) + 1
+    kind, label = tag_kind(ids), tag_label(ids)
+    starts = np.flatnonzero((kind == B) | (kind == S))
+    ends = np.flatnonzero((kind == E) | (kind == S)) + 1
     # Viterbi is constrained to valid BIOES, so starts and ends pair up in order.
     if len(starts) == len(ends) and (len(starts) == 0 or (ends > starts).all()):
         return [Span(doc, s, e, label=labels[int(label[s])]) for s, e in zip(starts.tolist(), ends.tolist())]
@@ -129,7 +129,7 @@ def decode_bioes(doc: Doc, ids: np.ndarray, labels: Sequence[str]) -> List[Span]
 def entity_probabilities(probs: np.ndarray, n_labels: int) -> np.ndarray:
     """[n, K] BIOES tag marginals -> [n, 1 + n_labels]: P(outside), then P(inside an
     entity of label j) summed over its B/I/E/S tags."""
-    per_label = probs[:, 1:].reshape(len(probs), n_labels, 4).sum(axis=2)
+    per_label = probs[:, 1:].reshape(len(probs), n_labels, N_POSITIONS).sum(axis=2)
     return np.concatenate([probs[:, :1], per_label], axis=1)
 
 
