@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import spacy
+from spacy.lang.en import English
 import torch
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -90,17 +91,18 @@ def test_forward_backward_shapes():
     token_index = torch.randint(0, U, (B, T))
     lengths = torch.tensor([4, 2, 1])
     mask = torch.arange(T)[None, :] < lengths[:, None]
-    em = module.emissions(word_rows, case_ids, chars, token_index, lengths)
+    em = module(word_rows, case_ids, chars, token_index, lengths)
     assert em.shape == (B, T, len(tags))
     gold = torch.zeros((B, T), dtype=torch.long)
-    loss = module(word_rows, case_ids, chars, token_index, lengths, mask, gold=gold)
+    loss = module.crf.nll(em, gold, mask, norm=1.0)
     assert loss.dim() == 0
     loss.backward()
     assert module.word_embed.weight.grad is not None
     assert module.char_cnn.conv.weight.grad.shape == module.char_cnn.conv.weight.shape
+    assert module.crf.transitions.grad is not None
     module.eval()
     with torch.no_grad():
-        pred = module(word_rows, case_ids, chars, token_index, lengths, mask)
+        pred = module.crf.viterbi(module(word_rows, case_ids, chars, token_index, lengths), mask)
     assert pred.shape == (B, T)
 
 
@@ -178,11 +180,15 @@ def test_save_load_new_process_identical(trained_nlp, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     there = json.loads(out.stdout.strip().splitlines()[-1])
     assert there == [[list(x) for x in d] for d in here]
-    # from_bytes too
-    nlp2 = spacy.blank("en")
-    nlp2.add_pipe("bilstm_crf_ner", config={"model": SMALL_MODEL})
+    # from_bytes too, into a pipeline built from the trained one's config (which holds the
+    # sizes initialize found); from the original config it says what is missing
+    nlp2 = English.from_config(trained_nlp.config)
     nlp2.from_bytes(trained_nlp.to_bytes())
     assert [[(e.start, e.end, e.label_) for e in d.ents] for d in nlp2.pipe(texts)] == here
+    nlp3 = spacy.blank("en")
+    nlp3.add_pipe("bilstm_crf_ner", config={"model": SMALL_MODEL})
+    with pytest.raises(ValueError, match="n_word_rows"):
+        nlp3.from_bytes(trained_nlp.to_bytes())
 
 
 def test_vectors_initialise_embeddings():
@@ -196,7 +202,7 @@ def test_vectors_initialise_embeddings():
     module = pipe.model.layers[0].shims[0]._model
     assert module.word_embed.weight.shape == (4, 8)  # 3 vectors + 1 OOV row
     assert np.allclose(module.word_embed.weight[:3].detach().numpy(), data)
-    feats = pipe.model._func.keywords["featurizer"]
+    feats = pipe.model.attrs["prepare"].keywords["featurizer"]
     pos = feats.lookup(nlp.vocab, np.asarray([nlp.vocab.strings.add("Paris"), nlp.vocab.strings.add("zzz")], dtype=np.uint64))
     assert feats.rows[pos].tolist() == [1, 3]  # lowercased lookup; OOV -> last row
 

@@ -1,10 +1,11 @@
 """Char-CNN + BiLSTM + CRF sequence labeller (Lample et al. 2016; Ma & Hovy 2016) as a thinc Model.
 
-The registered architecture ``legal_anon.CharCNNBiLSTMCRF.v1`` maps a batch of Docs to
-BIOES tag ids (prediction) or to the CRF negative log-likelihood (training). PyTorch runs
-inside through thinc's ``PyTorchWrapper_v2``, so the weights are optimised by the thinc
-optimizer from ``[training.optimizer]`` and serialised as a torch ``state_dict`` (no
-pickled code).
+The registered architectures ``legal_anon.CharCNNBiLSTMCRF.v1``/``.v2`` map a batch of
+Docs to BIOES emission scores per token (``legal_anon.ml.crf_tagger``); the pipe
+(``legal_anon.pipeline.crf_ner``) runs the CRF over them. PyTorch runs inside through
+thinc's ``PyTorchWrapper_v2``, so the weights (the CRF's transitions included) are
+optimised by the thinc optimizer from ``[training.optimizer]`` and serialised as a torch
+``state_dict`` (no pickled code).
 
 Data flow, with no per-token Python loop in the hot path:
 
@@ -19,28 +20,27 @@ Data flow, with no per-token Python loop in the hot path:
   word of the sub-batch and is gathered back to the tokens.
 * Word embeddings are initialised from ``vocab.vectors`` (the ``[initialize] vectors``
   table) and fine-tuned. Without vectors a hashed, randomly initialised table is used.
-* The CRF is pytorch-crf's; transitions that BIOES forbids (``O -> I-X``, ``B-X -> O``,
-  ``B-X -> I-Y``, start ``-> I/E``, ``B/I ->`` end, ...) are pinned to -10000 before
-  every forward pass, so neither the likelihood nor Viterbi can use them.
+* The CRF is pytorch-crf's (``legal_anon.ml.crf``); transitions that BIOES forbids
+  (``O -> I-X``, ``B-X -> O``, ``B-X -> I-Y``, start ``-> I/E``, ``B/I ->`` end, ...) are
+  pinned to -10000 before every use, so neither the likelihood nor Viterbi can use them.
 """
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from spacy.strings import hash_string
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2
+from thinc.api import Model
+from thinc.types import Floats2d
 from torch import nn
 
+from legal_anon.ml.crf import ConstrainedCRF
+from legal_anon.ml.crf_tagger import build_torch_layer, crf_tagger
 from legal_anon.ml.stacked_features import ONTONOTES_LABELS, doc_tensor, feature_rows, label_index, ner_feature_ids
-
-from legal_anon.ml.crf import ConstrainedCRF, CRFOutput, convert_crf_outputs, split_by_doc
-from legal_anon.ml.segments import padded_batches, repair_segment_edges, segment_table
-from legal_anon.ml.thinc_shim import use_patched_shim
 
 N_CASE_CLASSES = 8  # pad, lower, UPPER, Title, mixed, digits, has-digit, other
 
@@ -107,9 +107,11 @@ class TorchCharCNNBiLSTMCRF(nn.Module):
         self.output = nn.Linear(2 * hidden_width, len(tags))
         self.crf = ConstrainedCRF(tags)
 
-    def emissions(self, word_rows, case_ids, chars, token_index, lengths, stacked=None, tensor=None) -> torch.Tensor:
-        # Per distinct word: [U, D]; then gathered to the padded tokens [B, T, D], with the
-        # per-token features (stacked NER ids [B, T], upstream doc.tensor [B, T, W]) appended.
+    def forward(self, word_rows, case_ids, chars, token_index, lengths, stacked=None, tensor=None) -> torch.Tensor:
+        """BIOES emission scores [B, T, n_tags] of a padded sub-batch of sequences.
+
+        Per distinct word: [U, D]; then gathered to the padded tokens [B, T, D], with the
+        per-token features (stacked NER ids [B, T], upstream doc.tensor [B, T, W]) appended."""
         feats = [self.word_embed(word_rows), self.char_cnn(chars)]
         if self.case_embed is not None:
             feats.append(self.case_embed(case_ids))
@@ -124,11 +126,6 @@ class TorchCharCNNBiLSTMCRF(nn.Module):
         out, _ = self.lstm(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         return self.output(self.dropout(out))
-
-    def forward(self, word_rows, case_ids, chars, token_index, lengths, mask, gold=None, norm=1.0,
-                stacked=None, tensor=None, marginals=False):
-        scores = self.emissions(word_rows, case_ids, chars, token_index, lengths, stacked, tensor)
-        return self.crf.decode_or_loss(scores, mask, gold, norm, marginals)
 
 
 # --------------------------------------------------------------------------- featurisation
@@ -238,13 +235,14 @@ def build_char_cnn_bilstm_crf(
     window: int,
     max_batch_tokens: int,
     torch_threads: int,
-) -> Model:
+    n_word_rows: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
     """Char-CNN + BiLSTM + CRF tagger on the words alone (v2 without stacked features)."""
     return build_char_cnn_bilstm_crf_v2(
         char_width, char_filters, char_kernel, max_word_length, n_char_rows, case_width,
         lowercase_vectors, hash_rows, word_width, hidden_width, depth, dropout, window,
         max_batch_tokens, torch_threads, stacked_spans_key=None, stacked_labels=[],
-        stacked_width=0, tensor_width=0,
+        stacked_width=0, tensor_width=0, n_word_rows=n_word_rows,
     )
 
 
@@ -269,140 +267,96 @@ def build_char_cnn_bilstm_crf_v2(
     stacked_labels: Sequence[str] = ONTONOTES_LABELS,
     stacked_width: int = 16,
     tensor_width: int = 0,
-) -> Model:
-    """Char-CNN + BiLSTM + CRF tagger. Input: (docs, gold) where gold is None (predict:
-    returns a ``CRFOutput``: BIOES tag ids per doc, and token marginals when
-    ``model.attrs["marginals"]`` is set) or one tag-id array per doc (training: returns
-    the summed CRF negative log-likelihood divided by the number of segments).
+    n_word_rows: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """Char-CNN + BiLSTM emission scores for a CRF (``legal_anon.ml.crf_tagger``): docs in,
+    one ``[n_tokens, n_tags]`` array of BIOES emission scores per doc out; the pipe owns
+    the CRF over them.
 
     Stacking (v2): with ``stacked_spans_key`` the spans of a general NER in
     ``doc.spans[stacked_spans_key]`` become one embedded id per token (``stacked_width``
     wide; ``stacked_labels`` get rows of their own, other labels share one), and with
     ``tensor_width`` > 0 the upstream ``doc.tensor`` (e.g. a sourced tok2vec's output) is
-    appended to every token's features, frozen. The PyTorch layer is built in
-    ``initialize``/``build_torch`` once the tag set and the vectors table are known.
+    appended to every token's features, frozen. ``n_word_rows`` (and ``word_width``, the
+    width of the vectors table when there is one) are written into the pipeline's config
+    by ``initialize``; ``dropout`` is the rate until ``[training] dropout`` is applied.
     torch_threads > 0 calls torch.set_num_threads (on a small, shared CPU 1 thread is
     several times faster than oversubscribed OpenMP threads)."""
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
     featurizer = Featurizer(max_word_length, n_char_rows, lowercase_vectors, hash_rows)
     stacked_labels = list(stacked_labels) if stacked_spans_key else []
-    return Model(
+    hp = {
+        "char_width": char_width,
+        "char_filters": char_filters,
+        "char_kernel": char_kernel,
+        "n_char_rows": n_char_rows,
+        "case_width": case_width,
+        "hidden_width": hidden_width,
+        "depth": depth,
+        "dropout": dropout,
+        "n_stacked_rows": feature_rows(stacked_labels) if stacked_spans_key else 0,
+        "stacked_width": stacked_width if stacked_spans_key else 0,
+        "tensor_width": tensor_width,
+    }
+    return crf_tagger(
         "char_cnn_bilstm_crf",
-        partial(_forward, featurizer=featurizer),
+        prepare=partial(_word_inputs, featurizer=featurizer),
+        make_module=partial(_make_module, hp=hp),
+        sizes={"n_word_rows": n_word_rows, "word_width": word_width},
+        dropout=dropout,
+        window=window,
+        max_batch_tokens=max_batch_tokens,
         init=partial(_init, featurizer=featurizer),
         attrs={
-            "hp": {
-                "char_width": char_width,
-                "char_filters": char_filters,
-                "char_kernel": char_kernel,
-                "n_char_rows": n_char_rows,
-                "case_width": case_width,
-                "word_width": word_width,
-                "hidden_width": hidden_width,
-                "depth": depth,
-                "dropout": dropout,
-                "n_stacked_rows": feature_rows(stacked_labels) if stacked_spans_key else 0,
-                "stacked_width": stacked_width if stacked_spans_key else 0,
-                "tensor_width": tensor_width,
-            },
             "stacked_spans_key": stacked_spans_key or None,
             "stacked_labels": label_index(stacked_labels),
-            "window": window,
-            "max_batch_tokens": max_batch_tokens,
-            "tags": None,
-            "marginals": False,
+            "tensor_width": tensor_width,
         },
-        dims={"nO": None},
     )
 
 
-def n_word_rows_for(model: Model, vocab) -> int:
-    return _featurizer(model).n_word_rows(vocab)
+def _make_module(sizes: Dict[str, Any], tags: Sequence[str], *, hp: Dict[str, Any]) -> TorchCharCNNBiLSTMCRF:
+    return TorchCharCNNBiLSTMCRF(n_word_rows=sizes["n_word_rows"], word_width=sizes["word_width"], tags=tags, **hp)
 
 
-def _featurizer(model: Model) -> Featurizer:
-    return model._func.keywords["featurizer"]  # type: ignore[attr-defined]
-
-
-def build_torch(model: Model, tags: Sequence[str], n_word_rows: int, word_width: Optional[int] = None) -> None:
-    """Create (or replace) the wrapped PyTorch layer for the given tag inventory."""
-    hp = dict(model.attrs["hp"])
-    if word_width is not None:
-        hp["word_width"] = word_width
-    module = TorchCharCNNBiLSTMCRF(n_word_rows=n_word_rows, tags=list(tags), **hp)
-    wrapped = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=convert_crf_outputs)
-    use_patched_shim(wrapped)
-    model._layers[:] = [wrapped]
-    model.attrs["tags"] = list(tags)
-    model.attrs["word_width"] = hp["word_width"]
-    model.set_dim("nO", len(tags), force=True)
-
-
-def _init(model: Model, X: Optional[Any] = None, Y: Optional[Any] = None, *, featurizer: Featurizer) -> None:
-    """X: a sample of docs (for the vocab). The tag set must be in attrs["tags"]."""
-    tags = model.attrs["tags"]
-    if tags is None:
-        raise ValueError("char_cnn_bilstm_crf: set model.attrs['tags'] before initialize")
-    docs = X[0] if isinstance(X, tuple) else X
-    vocab = docs[0].vocab if docs else None
+def _init(model: Model, X: Optional[List[Doc]] = None, Y: Optional[Sequence[str]] = None, *, featurizer: Featurizer) -> None:
+    """X: a sample of docs (for the vocab and its vectors); Y: the tag set."""
+    if Y is None:
+        raise ValueError("char_cnn_bilstm_crf: initialize needs the tag set as Y")
+    vocab = X[0].vocab if X else None
     vectors = vocab.vectors if vocab is not None and vocab.vectors.shape[0] and vocab.vectors.shape[1] else None
     featurizer.reset()
-    n_rows = featurizer.n_word_rows(vocab) if vocab is not None else featurizer.hash_rows
-    width = vectors.shape[1] if vectors is not None else model.attrs["hp"]["word_width"]
-    build_torch(model, tags, n_rows, word_width=width)
+    sizes = model.attrs["sizes"]
+    sizes["n_word_rows"] = featurizer.n_word_rows(vocab) if vocab is not None else featurizer.hash_rows
     if vectors is not None:
-        module = model.layers[0].shims[0]._model
+        sizes["word_width"] = int(vectors.shape[1])
+    module = build_torch_layer(model, Y)
+    if vectors is not None:
         with torch.no_grad():
             module.word_embed.weight[: vectors.shape[0]] = torch.from_numpy(np.asarray(model.ops.to_numpy(vectors.data), dtype=np.float32))
 
 
-def _convert_inputs(model: Model, X: Dict[str, Any], is_train: bool):
-    device = model.shims[0].device
-    kwargs = {}
-    for k, v in X.items():
-        kwargs[k] = torch.from_numpy(v).to(device) if isinstance(v, np.ndarray) else v
-    return ArgsKwargs(args=(), kwargs=kwargs), lambda d: None
-
-
 def _token_features(model: Model, docs: List[Doc]) -> Dict[str, Optional[np.ndarray]]:
-    """Per-token features of the non-empty docs, flattened in doc order: stacked NER ids
-    and the upstream doc.tensor (None when the model does not use them)."""
-    # .get: pipelines saved before v2 have no such attrs (thinc restores the saved attrs)
-    key, width = model.attrs.get("stacked_spans_key"), model.attrs["hp"].get("tensor_width", 0)
+    """Per-token features of the docs, flattened in doc order: stacked NER ids and the
+    upstream doc.tensor (None when the model does not use them)."""
+    key, width = model.attrs["stacked_spans_key"], model.attrs["tensor_width"]
     docs = [d for d in docs if len(d)]
     stacked = np.concatenate([ner_feature_ids(d, key, model.attrs["stacked_labels"]) for d in docs]) if key else None
     tensor = np.concatenate([doc_tensor(d, width) for d in docs]) if width > 0 else None
     return {"stacked": stacked, "tensor": tensor}
 
 
-def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_train: bool, *, featurizer: Featurizer):
-    docs, gold = X
-    pt = model.layers[0]
-    window = model.attrs["window"]
-    with_marginals = bool(model.attrs.get("marginals")) and gold is None
-    lengths_doc = [len(d) for d in docs]
-    n_tokens = int(sum(lengths_doc))
-    if n_tokens == 0:
-        if gold is not None:
-            return 0.0, lambda d: None
-        empty = [np.zeros((n,), dtype=np.int64) for n in lengths_doc]
-        probs = [np.zeros((n, len(model.attrs["tags"])), dtype=np.float32) for n in lengths_doc]
-        return CRFOutput(empty, probs if with_marginals else None), lambda d: None
+def _word_inputs(model: Model, docs: List[Doc], is_train: bool, *, featurizer: Featurizer):
+    """The module's inputs for each padded sub-batch: the batch's distinct words (their
+    vector rows, casing classes and characters, from the featurizer's cache) and, per
+    token, the index of its word and the stacked features. Nothing upstream to train."""
     vocab = docs[0].vocab
     orth = np.concatenate([d.to_array("ORTH").astype(np.uint64) for d in docs if len(d)])
     token_feats = _token_features(model, docs)
-    seg = segment_table(docs, window)
-    gold_flat = np.concatenate([g for g, d in zip(gold, docs) if len(d)]).astype(np.int64) if gold is not None else None
-    norm = float(len(seg))
-    pred_flat = np.zeros((n_tokens,), dtype=np.int64)
-    probs_flat = np.zeros((n_tokens, len(model.attrs["tags"])), dtype=np.float32) if with_marginals else None
-    total = 0.0
-    backprops = []
-    for flat_idx, mask in padded_batches(seg, model.attrs["max_batch_tokens"]):
-        lens = mask.sum(axis=1)
-        tok_orth = orth[flat_idx.ravel()]
-        uniq, inv = np.unique(tok_orth, return_inverse=True)
+
+    def batch_inputs(flat_idx: np.ndarray, mask: np.ndarray) -> Dict[str, Any]:
+        uniq, inv = np.unique(orth[flat_idx.ravel()], return_inverse=True)
         pos = featurizer.lookup(vocab, uniq)
         chars = featurizer.chars[pos]
         inputs = {
@@ -410,33 +364,11 @@ def _forward(model: Model, X: Tuple[List[Doc], Optional[List[np.ndarray]]], is_t
             "case_ids": featurizer.case[pos],
             "chars": chars[:, : max(1, int((chars > 0).sum(1).max()))],
             "token_index": inv.reshape(flat_idx.shape).astype(np.int64),
-            "lengths": lens.astype(np.int64),
-            "mask": mask,
+            "lengths": mask.sum(axis=1).astype(np.int64),
         }
         for name, flat in token_feats.items():
             if flat is not None:
                 inputs[name] = flat[flat_idx]
-        if gold_flat is not None:
-            inputs["gold"] = repair_segment_edges(np.where(mask, gold_flat[flat_idx], 0), lens)
-            inputs["norm"] = norm
-            loss, bp = pt(inputs, is_train)
-            total += float(loss)
-            backprops.append(bp)
-        elif with_marginals:
-            inputs["marginals"] = True
-            (tags, probs), _ = pt(inputs, False)
-            pred_flat[flat_idx[mask]] = tags[mask]
-            probs_flat[flat_idx[mask]] = probs[mask]
-        else:
-            tags, _ = pt(inputs, False)
-            pred_flat[flat_idx[mask]] = tags[mask]
-    if gold_flat is not None:
+        return inputs
 
-        def backprop_loss(d_loss: Any) -> None:
-            for bp in backprops:
-                bp(d_loss)
-            return None
-
-        return total, backprop_loss
-    probs_out = split_by_doc(probs_flat, lengths_doc) if probs_flat is not None else None
-    return CRFOutput(split_by_doc(pred_flat, lengths_doc), probs_out), lambda d: None
+    return batch_inputs, lambda d_inputs: None

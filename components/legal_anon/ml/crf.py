@@ -1,22 +1,24 @@
 """The BIOES-constrained linear-chain CRF (pytorch-crf) the CRF taggers share, and the
-conversion of its outputs for thinc.
+CRF over a batch of docs: loss and its gradient, Viterbi tags and token marginals from
+the emission scores the taggers' models return.
 
-Two taggers use it: the Char-CNN + BiLSTM + CRF (``legal_anon.CharCNNBiLSTMCRF.v1``) and
+Two taggers use it: the Char-CNN + BiLSTM + CRF (``legal_anon.CharCNNBiLSTMCRF.*``) and
 the CRF output layer over any token-vector model, e.g. the transformer listener
-(``legal_anon.Tok2VecCRF.v1``). Both train with the CRF negative log-likelihood and decode
-with Viterbi restricted to valid BIOES sequences (``legal_anon.ml.bioes``), on sequences
-batched by ``legal_anon.ml.segments``.
+(``legal_anon.Tok2VecCRF.*``). Both train with the CRF negative log-likelihood and decode
+with Viterbi restricted to valid BIOES sequences (``legal_anon.ml.bioes``), over the same
+sentence segments their encoders read (``legal_anon.ml.segments``).
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from thinc.api import ArgsKwargs
+from spacy.tokens import Doc
 from torchcrf import CRF
 
 from legal_anon.ml.bioes import allowed_transitions
+from legal_anon.ml.segments import padded_batches, repair_segment_edges, segment_table
 
 IMPOSSIBLE = -10000.0
 
@@ -103,15 +105,6 @@ class ConstrainedCRF(CRF):
         probs = torch.exp(alpha + beta - log_z[:, None, None])
         return (probs * mask.unsqueeze(2)).to(torch.float32)
 
-    def decode_or_loss(self, scores, mask, gold=None, norm: float = 1.0, marginals: bool = False):
-        """What the taggers' torch modules return: the loss when ``gold`` is given, else the
-        Viterbi tag ids, or (tag ids, marginals) when ``marginals`` is set."""
-        if gold is not None:
-            return self.nll(scores, gold, mask, norm)
-        if marginals:
-            return self.viterbi(scores, mask), self.marginals(scores, mask)
-        return self.viterbi(scores, mask)
-
     def nll(self, scores: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, norm: float) -> torch.Tensor:
         """Summed negative log-likelihood of the gold tags, divided by ``norm``."""
         self.constrain()
@@ -144,8 +137,8 @@ class ConstrainedCRF(CRF):
 
 
 class CRFOutput(NamedTuple):
-    """What the CRF taggers predict for a batch of docs: BIOES tag ids per doc, and with
-    ``model.attrs["marginals"]`` the token marginals per doc ([n_tokens, n_tags])."""
+    """What the CRF taggers predict for a batch of docs: BIOES tag ids per doc, and, when
+    asked for, the token marginals per doc ([n_tokens, n_tags])."""
 
     tags: List[np.ndarray]
     probs: Optional[List[np.ndarray]] = None
@@ -157,16 +150,53 @@ def split_by_doc(flat: np.ndarray, lengths: Sequence[int]) -> List[np.ndarray]:
     return [flat[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
-def convert_crf_outputs(model, X_Y, is_train: bool):
-    """PyTorchWrapper output conversion for the CRF layers: the torch output (a scalar
-    loss, [b, T] tag ids, or a tuple of tag ids and [b, T, K] marginals) as numpy;
-    backprop starts from d(loss) = 1."""
-    _, Ytorch = X_Y
-    if isinstance(Ytorch, tuple):
-        return tuple(y.detach().cpu().numpy() for y in Ytorch), lambda dY: None
-    Y = Ytorch.detach().cpu().numpy()
+def _batches(crf: ConstrainedCRF, docs: Sequence[Doc], scores: np.ndarray, window: int, max_batch_tokens: int):
+    """(flat_idx, mask, padded emission tensor, torch mask) per sub-batch of segments."""
+    device = crf.start_transitions.device
+    for flat_idx, mask in padded_batches(segment_table(docs, window), max_batch_tokens):
+        yield flat_idx, mask, torch.from_numpy(scores[flat_idx]).to(device), torch.from_numpy(mask).to(device)
 
-    def backprop(dY):
-        return ArgsKwargs(args=((Ytorch,),), kwargs={"grad_tensors": (torch.ones_like(Ytorch),)})
 
-    return Y, backprop
+def sequence_loss(
+    crf: ConstrainedCRF, docs: Sequence[Doc], scores: Sequence[np.ndarray], gold: Sequence[np.ndarray],
+    window: int, max_batch_tokens: int,
+) -> Tuple[float, List[np.ndarray]]:
+    """The CRF negative log-likelihood of the gold tag ids given the emission scores (one
+    ``[n_tokens, n_tags]`` array per doc), summed over the docs' segments and divided by
+    their number, and its gradient with respect to the scores. The gradient of the
+    transition weights accumulates in ``crf``'s parameters, for the optimizer's next step.
+    Where a segment cuts a gold entity, each piece becomes an entity of its own."""
+    lengths = [len(d) for d in docs]
+    flat = np.concatenate([np.asarray(s, dtype=np.float32) for s in scores], axis=0)
+    gold_flat = np.concatenate([np.asarray(g, dtype=np.int64) for g in gold])
+    d_flat = np.zeros_like(flat)
+    norm = float(len(segment_table(docs, window)))
+    total = 0.0
+    for flat_idx, mask, emissions, mask_t in _batches(crf, docs, flat, window, max_batch_tokens):
+        emissions.requires_grad_()
+        tags = repair_segment_edges(np.where(mask, gold_flat[flat_idx], 0), mask.sum(axis=1))
+        loss = crf.nll(emissions, torch.from_numpy(tags).to(emissions.device), mask_t, norm)
+        loss.backward()
+        total += float(loss.detach())
+        d_flat[flat_idx[mask]] = emissions.grad.cpu().numpy()[mask]
+    return total, split_by_doc(d_flat, lengths)
+
+
+@torch.no_grad()
+def sequence_decode(
+    crf: ConstrainedCRF, docs: Sequence[Doc], scores: Sequence[np.ndarray], window: int, max_batch_tokens: int,
+    marginals: bool = False,
+) -> CRFOutput:
+    """Viterbi tag ids per doc (and the token marginals when ``marginals``) from the
+    emission scores, over the same segments the encoder read."""
+    lengths = [len(d) for d in docs]
+    n_tags = crf.num_tags
+    flat = np.concatenate([np.asarray(s, dtype=np.float32).reshape(-1, n_tags) for s in scores], axis=0)
+    tags_flat = np.zeros((len(flat),), dtype=np.int64)
+    probs_flat = np.zeros((len(flat), n_tags), dtype=np.float32) if marginals else None
+    for flat_idx, mask, emissions, mask_t in _batches(crf, docs, flat, window, max_batch_tokens):
+        tags_flat[flat_idx[mask]] = crf.viterbi(emissions, mask_t).cpu().numpy()[mask]
+        if probs_flat is not None:
+            probs_flat[flat_idx[mask]] = crf.marginals(emissions, mask_t).cpu().numpy()[mask]
+    probs = split_by_doc(probs_flat, lengths) if probs_flat is not None else None
+    return CRFOutput(split_by_doc(tags_flat, lengths), probs)

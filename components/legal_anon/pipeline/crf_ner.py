@@ -8,16 +8,20 @@ Two factories, one class (``CRFEntityRecognizer``), two architectures:
   spacy-transformers listener (``configs/transformer_crf.cfg``); its default tok2vec is
   spaCy's ``HashEmbedCNN`` so the factory also works on its own.
 
-Follows spaCy's tagger/ner conventions: labels come from ``initialize`` (the entity
-labels of the training examples, or an explicit ``labels`` list from ``[initialize.components]``),
-are kept in ``cfg`` and serialised as JSON next to the thinc model bytes (torch
-``state_dict``). ``predict`` returns BIOES tag ids per doc; ``set_annotations`` writes
-``doc.ents``. Empty docs pass through predict and update.
+Follows spaCy's tagger/ner conventions: the model maps docs to BIOES emission scores
+(``List[Floats2d]``); the pipe owns the CRF over them — ``get_loss`` (the CRF negative
+log-likelihood and its gradient), ``predict`` (Viterbi tags, and token marginals for the
+recall control) — and the dropout rate (``set_dropout_rate`` in ``update``). Labels come
+from ``initialize`` (the entity labels of the training examples, or an explicit ``labels``
+list from ``[initialize.components]``) and are kept in ``cfg``; the sizes the model's
+PyTorch layer is rebuilt from are written into ``nlp.config`` at ``initialize``, as the
+tags' count is in spaCy's own torch tutorial. ``set_annotations`` writes ``doc.ents``.
+Empty docs pass through predict and update.
 """
 
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import srsly
@@ -27,13 +31,12 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from legal_anon.ml.bilstm_crf import build_torch, n_word_rows_for
-from legal_anon.ml.bioes import B, E, N_POSITIONS, S, bioes_tags, tag_kind, tag_label
-from legal_anon.ml.crf import CRFOutput
 from legal_anon.corpus.tags import tags_to_spans
-from legal_anon.ml.crf_head import build_head
+from legal_anon.ml.bioes import B, E, N_POSITIONS, S, bioes_tags, tag_kind, tag_label
+from legal_anon.ml.crf import ConstrainedCRF, CRFOutput, sequence_decode, sequence_loss
+from legal_anon.ml.crf_tagger import build_torch_layer, can_build, crf_layer
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -173,11 +176,9 @@ def _strip_space_tokens(doc: Doc, ents: List[Span]) -> List[Span]:
 
 
 class CRFEntityRecognizer(TrainablePipe):
-    """Entity recognizer whose model returns BIOES tag ids (predict) or the CRF loss (update).
+    """Entity recognizer: a model that scores BIOES tags per token, and a CRF over them.
 
-    ``cfg`` keeps the labels and the sizes the model's PyTorch layer is rebuilt from
-    before its weights are loaded: ``n_word_rows``/``word_width`` (BiLSTM-CRF) or ``nI``
-    (the CRF head's input width)."""
+    ``cfg`` keeps the labels; the model's sizes live in its config (``nlp.config``)."""
 
     def __init__(
         self, vocab: Vocab, model: Model, name: str = "bilstm_crf_ner", *, scorer: Optional[Callable] = None,
@@ -187,9 +188,14 @@ class CRFEntityRecognizer(TrainablePipe):
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {"labels": [], "n_word_rows": None, "word_width": None, "nI": None}
+        self.cfg: Dict[str, Any] = {"labels": []}
         self.candidates_key = candidates_key
         self.mask_threshold = mask_threshold
+
+    @property
+    def crf(self) -> ConstrainedCRF:
+        """The CRF over the model's emission scores (its transitions are model weights)."""
+        return crf_layer(self.model)
 
     # ------------------------------------------------------------------ recall control
     @property
@@ -257,26 +263,22 @@ class CRFEntityRecognizer(TrainablePipe):
                     doc_sample = list(component.pipe(doc_sample, batch_size=8))
                 else:
                     doc_sample = [component(doc) for doc in doc_sample]
-        self.model.attrs["tags"] = self.tags
-        self.model.initialize(X=(doc_sample, None))
-        if self.model.name == "tok2vec_crf":
-            self.cfg["nI"] = self.model.attrs["nI"]
-        else:
-            self.cfg["n_word_rows"] = n_word_rows_for(self.model, self.vocab)
-            self.cfg["word_width"] = self.model.attrs["word_width"]
+        self.model.initialize(X=doc_sample, Y=self.tags)
+        if nlp is not None:  # so that a saved pipeline rebuilds the PyTorch layer at full size
+            nlp.config["components"][self.name]["model"].update(self.model.attrs["sizes"])
 
     # ------------------------------------------------------------------ predict
     def predict(self, docs: Iterable[Doc]) -> CRFOutput:
-        """BIOES tag ids per doc, and the token marginals when mask_threshold is set."""
+        """BIOES tag ids per doc (Viterbi), and the token marginals when mask_threshold is set."""
         docs = list(docs)
         marginals = self.mask_threshold is not None
-        if not docs or not any(len(d) for d in docs):
+        if not any(len(d) for d in docs):
             tags = [np.zeros((len(d),), dtype=np.int64) for d in docs]
             probs = [np.zeros((len(d), len(self.tags)), dtype=np.float32) for d in docs]
             return CRFOutput(tags, probs if marginals else None)
-        # set on every call: loading a pipeline restores the model attrs saved with it
-        self.model.attrs["marginals"] = marginals
-        return self.model.predict((docs, None))
+        scores = [self.model.ops.to_numpy(s) for s in self.model.predict(docs)]
+        return sequence_decode(self.crf, docs, scores, self.model.attrs["window"],
+                               self.model.attrs["max_batch_tokens"], marginals=marginals)
 
     def set_annotations(self, docs: Iterable[Doc], scores: CRFOutput) -> None:
         """doc.ents from the Viterbi path; masking candidates from the marginals."""
@@ -315,6 +317,8 @@ class CRFEntityRecognizer(TrainablePipe):
         sgd: Optional[Optimizer] = None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
+        """Learn from a batch: emission scores, the CRF loss and its gradient (get_loss),
+        backpropagated through the model; ``drop`` is the dropout rate of this update."""
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
@@ -322,65 +326,73 @@ class CRFEntityRecognizer(TrainablePipe):
         validate_examples(examples, f"{self.name}.update")
         if not any(len(eg.predicted) for eg in examples):
             return losses
-        docs = [eg.predicted for eg in examples]
-        loss, backprop = self.model.begin_update((docs, self._gold(examples)))
-        backprop(np.ones((1,), dtype=np.float32))
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
         if sgd not in (None, False):
             self.finish_update(sgd)
-        losses[self.name] += float(loss)
+        losses[self.name] += loss
         return losses
 
-    def get_loss(self, examples: Iterable[Example], scores: Any):
-        raise NotImplementedError(f"{self.name}: the CRF loss is computed inside the model (see update)")
+    def get_loss(self, examples: Iterable[Example], scores: List[Any]) -> Tuple[float, List[Any]]:
+        """The CRF negative log-likelihood of the gold entities (per segment, averaged over
+        the batch's segments) and its gradient with respect to the emission scores."""
+        examples = list(examples)
+        validate_examples(examples, f"{self.name}.get_loss")
+        ops = self.model.ops
+        loss, d_scores = sequence_loss(
+            self.crf, [eg.predicted for eg in examples], [ops.to_numpy(s) for s in scores], self._gold(examples),
+            self.model.attrs["window"], self.model.attrs["max_batch_tokens"],
+        )
+        if not np.isfinite(loss):
+            raise ValueError(f"{self.name}: the CRF loss is not finite ({loss})")
+        return loss, [ops.asarray2f(d) for d in d_scores]
 
     # ------------------------------------------------------------------ serialization
-    def _build_from_cfg(self) -> None:
-        if self.model.name == "tok2vec_crf":
-            if self.cfg.get("nI"):
-                build_head(self.model, self.tags, self.cfg["nI"])
-        elif self.cfg.get("n_word_rows") is not None:
-            build_torch(self.model, self.tags, self.cfg["n_word_rows"], word_width=self.cfg["word_width"])
+    # to_bytes/to_disk are TrainablePipe's (cfg + model); loading first builds the PyTorch
+    # layer for the saved labels at the sizes in the model's config.
+    _LEGACY_SIZE_KEYS = ("n_word_rows", "word_width", "nI")
 
-    def to_bytes(self, *, exclude=tuple()):
-        serialize = {
-            "cfg": lambda: srsly.json_dumps(self.cfg),
-            "model": lambda: self.model.to_bytes(),
-        }
-        return util.to_bytes(serialize, exclude)
+    def _build_for_loading(self) -> None:
+        legacy = {k: self.cfg.pop(k) for k in self._LEGACY_SIZE_KEYS if k in self.cfg}
+        sizes = self.model.attrs["sizes"]
+        for key, value in legacy.items():  # pipelines saved before the sizes moved into the config
+            if key in sizes and value is not None and sizes[key] is None:
+                sizes[key] = value
+        if not self.cfg["labels"]:
+            return  # an uninitialized pipe was saved: nothing to build
+        if not can_build(self.model):
+            missing = [k for k, v in sizes.items() if v is None]
+            raise ValueError(
+                f"{self.name}: the model's sizes {missing} are not in its config. Load a trained pipeline "
+                "with spacy.load, or build it from the trained pipeline's config (nlp.config, config.cfg), "
+                "where initialize wrote them")
+        build_torch_layer(self.model, self.tags)
+
+    def _load_weights(self, data: bytes, source: str) -> None:
+        self._build_for_loading()
+        try:
+            self.model.from_bytes(data)
+        except Exception as e:  # msgpack's "Unpack failed: incomplete input", a size mismatch ...
+            raise ValueError(f"{self.name}: cannot load the weights in {source} ({len(data)} bytes): the file is "
+                             f"damaged or truncated, or was saved by a different model ({type(e).__name__}: {e})"
+                             ) from e
 
     def from_bytes(self, bytes_data, *, exclude=tuple()):
-        def load_model(b):
-            self._build_from_cfg()
-            self.model.from_bytes(b)
-
         deserialize = {
             "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
-            "model": load_model,
+            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+            "model": lambda b: self._load_weights(b, "the model bytes"),
         }
         util.from_bytes(bytes_data, deserialize, exclude)
         return self
 
-    def to_disk(self, path, *, exclude=tuple()):
-        serialize = {
-            "cfg": lambda p: srsly.write_json(p, self.cfg),
-            "model": lambda p: self.model.to_disk(p),
-        }
-        util.to_disk(path, serialize, exclude)
-
     def from_disk(self, path, *, exclude=tuple()):
-        def load_model(p):
-            self._build_from_cfg()
-            data = Path(p).read_bytes()
-            try:
-                self.model.from_bytes(data)
-            except Exception as e:  # msgpack's "Unpack failed: incomplete input", a size mismatch ...
-                raise ValueError(f"{self.name}: cannot load the weights in {p} ({len(data)} bytes): the file is "
-                                 f"damaged or truncated, or was saved by a different model ({type(e).__name__}: {e})"
-                                 ) from e
-
         deserialize = {
             "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
-            "model": load_model,
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": lambda p: self._load_weights(Path(p).read_bytes(), str(p)),
         }
         util.from_disk(path, deserialize, exclude)
         return self
