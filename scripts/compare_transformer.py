@@ -109,12 +109,13 @@ def score_docs(gold_docs: List[Doc], pred_docs: List[Doc], tokenizer=None) -> Di
 def tab_measures(tab_json: Path, gold_docs: List[Doc], pred_docs: List[Doc], pos_model: str) -> Dict:
     """TAB's own privacy measures (legal_anon.eval.tab_metrics: all annotators, forgiven words)."""
     from legal_anon.eval import tab_metrics as tm
+    from legal_anon.eval import tab_gold, tab_output
     from legal_anon.corpus.tab import doc_id
 
-    gold = tm.load_gold(tab_json, tm.load_pos_pipeline(pos_model))
+    gold = tab_gold.load_gold(tab_json, tab_gold.load_pos_pipeline(pos_model))
     system = {}
     for ref, pred in zip(gold_docs, pred_docs):
-        system.setdefault(doc_id(ref), []).extend(tm.masked_spans_from_doc(pred))
+        system.setdefault(doc_id(ref), []).extend(tab_output.masked_spans_from_doc(pred))
     gold = {k: v for k, v in gold.items() if k in system}
     return {
         "token_recall": tm.token_recall(gold, system).value,

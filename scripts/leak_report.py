@@ -25,16 +25,19 @@ from typing import Any, Dict, List, Optional
 import typer
 
 from legal_anon.eval import tab_metrics as tm
+
+from legal_anon.corpus.convert_tab import load_tab_json
+from legal_anon.eval import tab_gold, tab_output
 from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
 
 
-def leaks(gold: Dict[str, tm.GoldDocument], system: Dict[str, List[tm.Span]]) -> Dict[str, Any]:
+def leaks(gold: Dict[str, tab_gold.GoldDocument], system: Dict[str, List[tab_gold.Span]]) -> Dict[str, Any]:
     """Partly masked entities (mention by mention) and missed entities (by type)."""
     partial: List[Dict[str, Any]] = []
     missed: Dict[str, Counter] = defaultdict(Counter)
     tokens = Counter()
     for doc_id, doc in gold.items():
-        masked = tm._offsets(tm.normalize_spans(system.get(doc_id, [])))
+        masked = tm._offsets(tab_output.normalize_spans(system.get(doc_id, [])))
         for ent in doc.entities_to_mask():
             status = [tm.is_mention_masked(s, e, masked, doc.forgiven) for s, e in ent.mentions]
             unmasked = [
@@ -98,11 +101,11 @@ def main(
     """List the identifiers of GOLD that MODEL's anonymized output leaves readable."""
     from legal_anon.eval.evaluate_tab import load_for_evaluation, parse_threshold
 
-    records = json.loads(gold_path.read_text(encoding="utf8"))
-    gold = tm.gold_from_records(records, tm.load_pos_pipeline(pos_model))
+    records = load_tab_json(gold_path)
+    gold = tab_gold.gold_from_records(records, tab_gold.load_pos_pipeline(pos_model), str(gold_path))
     nlp = load_for_evaluation(model, "anonymizer", parse_threshold(mask_threshold), False if no_consistency else None)
     docs = nlp.pipe((r["text"] for r in records), batch_size=4)
-    system = {r["doc_id"]: tm.masked_spans_from_anonymizer(d) for r, d in zip(records, docs)}
+    system = {r["doc_id"]: tab_output.masked_spans_from_anonymizer(d) for r, d in zip(records, docs)}
     result = leaks(gold, system)
     report = markdown(result, model, gold_path, tm.tab_scores(gold, system))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 
 from legal_anon.eval import tab_metrics as tm
+
+from legal_anon.eval import tab_gold, tab_output
 from legal_anon.eval.mlm_weighting import load_masked_lm_weighting
 
 TEXT = "Mr John Smith lives in Oslo. Smith was born in 1970 in Oslo."
@@ -59,7 +61,7 @@ S1 = {"d1": [[3, 13], [23, 27]]}
 
 @pytest.fixture(scope="module")
 def gold(pos_nlp):
-    return tm.gold_from_records([RECORD], pos_nlp)
+    return tab_gold.gold_from_records([RECORD], pos_nlp)
 
 
 def v(ratio):
@@ -80,14 +82,14 @@ def test_gold_entities(gold):
 def test_direct_is_decided_by_the_first_mention(pos_nlp):
     rec = {"doc_id": "x", "text": TEXT, "annotations": {"a": {"entity_mentions": [
         m("p", "PERSON", 29, 34, "QUASI", 1), m("p", "PERSON", 3, 13, "DIRECT", 2)]}}}
-    (ent,) = tm.gold_from_records([rec], pos_nlp)["x"].entities
+    (ent,) = tab_gold.gold_from_records([rec], pos_nlp)["x"].entities
     assert not ent.is_direct and ent.needs_masking
 
 
 def test_is_mention_masked_forgives_titles_function_words_and_punctuation(pos_nlp):
     text = "Mr Smith of the Oslo-Bergen Office"
     #       0123456789012345678901234567890123
-    forgiven = tm.forgiven_offsets(pos_nlp(text))
+    forgiven = tab_gold.forgiven_offsets(pos_nlp(text))
     masked = set(range(3, 8)) | set(range(16, 20)) | set(range(21, 27))  # Smith, Oslo, Bergen
     assert tm.is_mention_masked(0, 8, masked, forgiven)          # "Mr" forgiven
     assert tm.is_mention_masked(16, 27, masked, forgiven)        # "-" forgiven
@@ -108,12 +110,14 @@ UPSTREAM_RECORD = {"doc_id": "u", "text": UPSTREAM_TEXT, "annotations": {"a": {"
     {"entity_id": "o", "entity_type": "ORG", "start_offset": 22, "end_offset": 43, "identifier_type": "QUASI"},
     {"entity_id": "t", "entity_type": "DATETIME", "start_offset": 50, "end_offset": 71, "identifier_type": "QUASI"},
 ]}}}
+for _n, _m in enumerate(UPSTREAM_RECORD["annotations"]["a"]["entity_mentions"]):  # as in TAB files
+    _m.update(entity_mention_id=f"u_m{_n}", span_text=UPSTREAM_TEXT[_m["start_offset"]:_m["end_offset"]])
 # masks "Smith", "Employment Tribunal" (not "'s"), "1990", "1992"
 UPSTREAM_OUTPUT = {"u": [[7, 12], [22, 41], [58, 62], [67, 71]]}
 
 
 def test_forgiven_words_agree_with_upstream_evaluation_c5246a2(pos_nlp):
-    gold = tm.gold_from_records([UPSTREAM_RECORD], pos_nlp)
+    gold = tab_gold.gold_from_records([UPSTREAM_RECORD], pos_nlp)
     text = UPSTREAM_TEXT
     assert text[0:12] == "Mr. A. Smith" and text[22:43] == "Employment Tribunal's" and text[50:71] == "between 1990 and 1992"
     forgiven = gold["u"].forgiven
@@ -130,7 +134,7 @@ def test_forgiven_words_agree_with_upstream_evaluation_c5246a2(pos_nlp):
 
 def test_pos_pipeline_errors_name_the_missing_model():
     with pytest.raises(OSError, match="no_such_pipeline_xyz.*en_core_web_md"):
-        tm.load_pos_pipeline("no_such_pipeline_xyz")
+        tab_gold.load_pos_pipeline("no_such_pipeline_xyz")
 
 
 def test_entity_recall_direct_and_quasi(gold):
@@ -190,7 +194,7 @@ def test_empty_predictions(gold):
 
 def test_overlapping_predictions_are_merged(gold):
     overlapping = {"d1": [[8, 13], [3, 10], [23, 27], [24, 26]]}
-    assert tm.normalize_spans(overlapping["d1"]) == [(3, 13), (23, 27)]
+    assert tab_output.normalize_spans(overlapping["d1"]) == [(3, 13), (23, 27)]
     for f in (tm.er_di, tm.er_qi, tm.token_recall, tm.mention_recall, tm.precision):
         assert v(f(gold, overlapping)) == v(f(gold, S1))
 
@@ -221,24 +225,33 @@ def test_tab_scores_report(gold):
 # ---------------------------------------------------------------- TAB output format
 
 def test_writer_covers_every_document_sorted_and_merged(tmp_path):
-    out = tm.write_tab_output(tmp_path / "o.json", {"b": [(9, 12), (0, 4), (2, 6)]}, doc_ids=["a", "b", "c"])
+    out = tab_output.write_tab_output(tmp_path / "o.json", {"b": [(9, 12), (0, 4), (2, 6)]}, doc_ids=["a", "b", "c"])
     assert out == {"a": [], "b": [[0, 6], [9, 12]], "c": []}
     assert json.loads((tmp_path / "o.json").read_text()) == out
-    assert tm.read_tab_output(tmp_path / "o.json") == {"a": [], "b": [(0, 6), (9, 12)], "c": []}
+    assert tab_output.read_tab_output(tmp_path / "o.json") == {"a": [], "b": [(0, 6), (9, 12)], "c": []}
     with pytest.raises(ValueError):
-        tm.to_tab_output({"zzz": [(0, 1)]}, doc_ids=["a"])
+        tab_output.to_tab_output({"zzz": [(0, 1)]}, doc_ids=["a"])
+
+
+def test_gold_is_checked_by_the_converters_validation():
+    """One TAB reader: the gold standard goes through the converter's schema check."""
+    import copy
+    bad = copy.deepcopy(RECORD)
+    bad["annotations"][next(iter(bad["annotations"]))]["entity_mentions"][0]["span_text"] = "nope"
+    with pytest.raises(ValueError, match=r"dev\.json: doc_id .*span_text 'nope' differs"):
+        tab_gold.gold_from_records([bad], None, "dev.json")
 
 
 def test_reader_rejects_malformed_output():
     for bad in ([["a", [[0, 1]]]], {"a": [[0, 1, 2]]}, {"a": [[0.0, 1]]}, {"a": "0-1"}):
         with pytest.raises(ValueError):
-            tm.parse_tab_output(bad)
+            tab_output.parse_tab_output(bad)
 
 
 def test_validate_tab_output():
     texts = {"a": "abcdefghij", "b": "xyz"}
-    assert tm.validate_tab_output({"a": [[0, 2], [2, 5]], "b": []}, texts) == []
-    problems = tm.validate_tab_output({"a": [[4, 6], [0, 2], [1, 3], [8, 11]], "c": []}, texts)
+    assert tab_output.validate_tab_output({"a": [[0, 2], [2, 5]], "b": []}, texts) == []
+    problems = tab_output.validate_tab_output({"a": [[4, 6], [0, 2], [1, 3], [8, 11]], "c": []}, texts)
     text = " | ".join(problems)
     assert "missing" in text and "unknown" in text and "not sorted" in text
     assert "overlaps" in text and "outside the text" in text
@@ -292,7 +305,7 @@ def test_masked_lm_weighting_with_a_tiny_local_model(tmp_path, pos_nlp):
     # segmented (as upstream for long texts): still one weight per span, finite
     seg, _ = load_masked_lm_weighting(str(tmp_path), max_segment_size=4)
     assert all(math.isfinite(x) for x in seg(TEXT, spans))
-    rep = tm.tab_scores(tm.gold_from_records([RECORD], pos_nlp), S1, weighting)
+    rep = tm.tab_scores(tab_gold.gold_from_records([RECORD], pos_nlp), S1, weighting)
     assert rep["bert_weighted_precision"]["available"]
     assert 0 < rep["bert_weighted_precision"]["token"]["value"] <= 1
 
@@ -392,7 +405,7 @@ def test_real_tab_dev_against_figures_of_the_upstream_script(pos_nlp):
     from tests.conftest import ROOT
 
     records = json.loads((ROOT / "assets" / "tab_subset" / "echr_dev.json").read_text(encoding="utf8"))
-    gold = tm.gold_from_records(records, pos_nlp)
+    gold = tab_gold.gold_from_records(records, pos_nlp)
     first = {r["doc_id"]: [[x["start_offset"], x["end_offset"]]
                            for x in next(iter(r["annotations"].values()))["entity_mentions"]
                            if x["identifier_type"] != "NO_MASK"] for r in records}

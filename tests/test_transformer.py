@@ -84,6 +84,22 @@ def test_the_two_head_configs_differ_only_in_the_ner_component():
 
 
 @pytest.mark.parametrize("head", HEADS)
+def test_the_cpu_config_is_the_full_config_with_a_shorter_schedule(head):
+    """configs/transformer_{head}_cpu.cfg is the documented CPU run: only the schedule differs."""
+    full = load_cfg(head)
+    cpu = util.load_config(CONFIGS[head].with_name(f"transformer_{head}_cpu.cfg"), interpolate=False)
+    schedule = {("max_steps",): 260, ("eval_frequency",): 52,
+                ("optimizer", "learn_rate", "warmup_steps"): 20, ("optimizer", "learn_rate", "total_steps"): 260}
+    for keys, value in schedule.items():
+        section_full, section_cpu = full["training"], cpu["training"]
+        for key in keys[:-1]:
+            section_full, section_cpu = section_full[key], section_cpu[key]
+        assert section_cpu[keys[-1]] == value and section_full[keys[-1]] != value, keys
+        section_cpu[keys[-1]] = section_full[keys[-1]]
+    assert cpu == full
+
+
+@pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_every_encoder_config_loads_and_validates(encoder, head):
     """What `spacy debug config configs/transformer_{ner,crf}.cfg --paths.encoder NAME` checks."""

@@ -140,7 +140,7 @@ def generate_document(rng: random.Random, doc_id: str) -> Tuple[str, List[Mentio
     b.add(" (“the Court”) under Article 34 of the Convention for the Protection of Human Rights and "
           "Fundamental Freedoms (“the Convention”) by a ")
     b.ent(demonym, "DEM", "QUASI", role="nationality")
-    b.add(f" national, ")
+    b.add(" national, ")
     b.ent(f"{title} {first} {last}", "PERSON", "DIRECT", applicant, role="applicant")
     b.add(" (“the applicant”), on ")
     lodged, _ = _date(rng, app_year, app_year)
@@ -183,7 +183,7 @@ def generate_document(rng: random.Random, doc_id: str) -> Tuple[str, List[Mentio
         if ev == "arrest":
             b.add("On ")
             b.ent(_date(rng, app_year - 3, app_year - 1)[0], "DATETIME", "QUASI", role="date")
-            b.add(f" the applicant was arrested by officers of the ")
+            b.add(" the applicant was arrested by officers of the ")
             b.ent(f"{city_home} Police Department", "ORG", "QUASI", role="org")
             b.add(" on suspicion of ")
             b.ent(rng.choice(OFFENCES), "MISC", "QUASI", role="offence")
@@ -233,7 +233,7 @@ def generate_document(rng: random.Random, doc_id: str) -> Tuple[str, List[Mentio
             b.ent(court, "ORG", "QUASI", "ORG:court", role="org")
             b.add(f" relied on the statements of {rng.choice(NUMBER_WORDS)} witnesses.")
         elif ev == "appeal":
-            b.add(f"The applicant appealed. On ")
+            b.add("The applicant appealed. On ")
             b.ent(_date(rng, app_year, app_year + 1)[0], "DATETIME", "QUASI", role="date")
             b.add(" the ")
             b.ent(appeal_court, "ORG", "QUASI", role="org")

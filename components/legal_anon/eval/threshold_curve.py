@@ -23,20 +23,23 @@ from typing import Any, Dict, List, Optional, Sequence
 import typer
 
 from legal_anon.eval import tab_metrics as tm
+
+from legal_anon.corpus.convert_tab import load_tab_json
+from legal_anon.eval import tab_gold, tab_output
 from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
 
 DEFAULT_THRESHOLDS = "0.01,0.02,0.03,0.04,0.05,0.07,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.6,0.7,0.8,0.9"
 
 
 def sweep(model: str, gold_path: Path, thresholds: Sequence[Optional[float]], consistency: Optional[bool] = None,
-          batch_size: int = 4, pos_model: str = tm.DEFAULT_POS_MODEL) -> List[Dict[str, Any]]:
+          batch_size: int = 4, pos_model: str = tab_gold.DEFAULT_POS_MODEL) -> List[Dict[str, Any]]:
     """TAB measures of the anonymizer output at each threshold (None = no candidates)."""
     from legal_anon.eval.evaluate_tab import load_for_evaluation
     from legal_anon.pipeline.anonymizer import ensure_anonymizer
     from legal_anon.pipeline.crf_ner import find_crf_tagger
 
-    records = json.loads(Path(gold_path).read_text(encoding="utf8"))
-    gold = tm.gold_from_records(records, tm.load_pos_pipeline(pos_model))
+    records = load_tab_json(Path(gold_path))
+    gold = tab_gold.gold_from_records(records, tab_gold.load_pos_pipeline(pos_model), str(gold_path))
     nlp = load_for_evaluation(model, "anonymizer", 1.0, consistency)
     tagger = find_crf_tagger(nlp)
     anonymizer = ensure_anonymizer(nlp)
@@ -53,7 +56,7 @@ def sweep(model: str, gold_path: Path, thresholds: Sequence[Optional[float]], co
                 for doc in batch:
                     doc.spans.pop(tagger.candidates_key, None)
             tagger.set_annotations(batch, batch_scores if threshold is not None else batch_scores._replace(probs=None))
-        system = {r["doc_id"]: tm.masked_spans_from_anonymizer(anonymizer(d)) for r, d in zip(records, docs)}
+        system = {r["doc_id"]: tab_output.masked_spans_from_anonymizer(anonymizer(d)) for r, d in zip(records, docs)}
         tab = tm.tab_scores(gold, system)
         point = {"threshold": threshold}
         for key in ("token_recall", "uniform_token_precision", "ER_di", "ER_qi", "mention_recall",
