@@ -34,6 +34,8 @@ import spacy
 import typer
 from spacy.tokens import Doc, DocBin, Span
 
+from legal_anon.corpus.tags import tags_to_spans
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -57,18 +59,10 @@ def doc_bio(doc: Doc) -> List[str]:
 
 
 def bio_to_spans(doc: Doc, tags: Sequence[str]) -> List[Span]:
-    """Entities from per-token BIO tags (an I-T that does not continue a T starts one)."""
-    spans: List[Span] = []
-    start, label = None, None
-    for i, tag in enumerate(list(tags) + ["O"]):
-        prefix, _, typ = tag.partition("-")
-        continues = prefix == "I" and label == typ
-        if start is not None and not continues:
-            spans.append(Span(doc, start, i, label=label))
-            start, label = None, None
-        if prefix in ("B", "I") and not continues:
-            start, label = i, typ
-    return spans
+    """Entities from per-token BIO tags (the project's IOB2 decoder: an I-T that does not
+    continue a T starts one)."""
+    spans, _repairs = tags_to_spans(tags, "iob2")
+    return [Span(doc, start, end, label=label) for start, end, label in spans]
 
 
 def encode(tokenizer, docs: List[Doc], label2id: Optional[Dict[str, int]]):

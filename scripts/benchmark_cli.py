@@ -24,13 +24,15 @@ from typing import List, Optional
 
 import typer
 
+from legal_anon.corpus.convert_tab import load_tab_json
+
 
 def write_folder(folder: Path, n_docs: int, seed: int, from_json: List[Path]) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     if from_json:
         docs = []
         for path in from_json:
-            docs.extend(json.loads(path.read_text(encoding="utf8")))
+            docs.extend(load_tab_json(path))
         docs = docs[:n_docs] if n_docs else docs
     else:
         from legal_anon.corpus.sample import generate_split

@@ -23,6 +23,8 @@ from typing import Dict, List, Optional
 
 import typer
 
+from legal_anon.corpus.convert_tab import load_tab_json
+
 RUNS = [("local", ["--n-process", "1"]), ("local", ["--n-process", "2"]),
         ("ray", ["--engine", "ray", "--workers", "1"]), ("ray", ["--engine", "ray", "--workers", "2"])]
 
@@ -32,7 +34,7 @@ def write_documents(folder: Path, from_json: List[Path], n_sample: int, seed: in
     work for the same kind of text, to separate start-up costs from throughput)."""
     from legal_anon.corpus.sample import generate_split
 
-    docs = [d for path in from_json for d in json.loads(path.read_text(encoding="utf8"))]
+    docs = [d for path in from_json for d in load_tab_json(path)]
     docs += generate_split(seed, "bench", n_sample) if n_sample else []
     folder.mkdir(parents=True, exist_ok=True)
     for r in range(repeat):

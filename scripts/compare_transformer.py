@@ -54,10 +54,7 @@ def first_pieces_cut(ref: Doc, tokenizer, max_pieces: int = MAX_PIECES) -> Set[i
 
 
 def score_docs(gold_docs: List[Doc], pred_docs: List[Doc], tokenizer=None) -> Dict:
-    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
-    from seqeval.scheme import IOB2
-
-    from legal_anon.eval.seqeval_scorer import example_iob2
+    from legal_anon.eval.seqeval_scorer import example_iob2, seqeval_scores
 
     y_true, y_pred = [], []
     tok = {"gold": 0, "hit": 0, "pred": 0, "pred_ok": 0}
@@ -84,15 +81,10 @@ def score_docs(gold_docs: List[Doc], pred_docs: List[Doc], tokenizer=None) -> Di
                 key = "inside" if i in read else "past"
                 pos[key][0] += 1
                 pos[key][1] += i in pred_tok
-    kw = dict(mode="strict", scheme=IOB2, zero_division=0)
-    report = classification_report(y_true, y_pred, output_dict=True, **kw)
-    per_type = {
-        t: {"p": v["precision"], "r": v["recall"], "f": v["f1-score"], "support": int(v["support"])}
-        for t, v in report.items() if t not in ("micro avg", "macro avg", "weighted avg")
-    }
+    seq = seqeval_scores(y_true, y_pred)
     out = {
-        "seqeval": {"p": precision_score(y_true, y_pred, **kw), "r": recall_score(y_true, y_pred, **kw),
-                    "f": f1_score(y_true, y_pred, **kw), "per_type": per_type},
+        "seqeval": {"p": seq["seqeval_p"], "r": seq["seqeval_r"], "f": seq["seqeval_f"],
+                    "per_type": seq["seqeval_per_type"]},
         "token": {"recall": tok["hit"] / max(1, tok["gold"]), "precision": tok["pred_ok"] / max(1, tok["pred"]),
                   "gold_tokens": tok["gold"]},
         "mention_recall": mentions[1] / max(1, mentions[0]),

@@ -31,7 +31,7 @@ from legal_anon.eval import tab_gold, tab_output
 from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
 
 
-def leaks(gold: Dict[str, tab_gold.GoldDocument], system: Dict[str, List[tab_gold.Span]]) -> Dict[str, Any]:
+def leaks(gold: Dict[str, tab_gold.GoldDocument], system: Dict[str, List[tab_gold.CharSpan]]) -> Dict[str, Any]:
     """Partly masked entities (mention by mention) and missed entities (by type)."""
     partial: List[Dict[str, Any]] = []
     missed: Dict[str, Counter] = defaultdict(Counter)
@@ -99,11 +99,12 @@ def main(
     pos_model: str = POS_MODEL_OPTION,
 ):
     """List the identifiers of GOLD that MODEL's anonymized output leaves readable."""
-    from legal_anon.eval.evaluate_tab import load_for_evaluation, parse_threshold
+    from legal_anon.engines.local import parse_mask_threshold
+    from legal_anon.eval.evaluate_tab import load_for_evaluation
 
     records = load_tab_json(gold_path)
     gold = tab_gold.gold_from_records(records, tab_gold.load_pos_pipeline(pos_model), str(gold_path))
-    nlp = load_for_evaluation(model, "anonymizer", parse_threshold(mask_threshold), False if no_consistency else None)
+    nlp = load_for_evaluation(model, "anonymizer", parse_mask_threshold(mask_threshold), False if no_consistency else None)
     docs = nlp.pipe((r["text"] for r in records), batch_size=4)
     system = {r["doc_id"]: tab_output.masked_spans_from_anonymizer(d) for r, d in zip(records, docs)}
     result = leaks(gold, system)

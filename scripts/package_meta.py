@@ -22,6 +22,9 @@ from typing import Dict, List, Optional
 
 import typer
 
+from legal_anon.corpus.convert_tab import load_tab_json
+from legal_anon.corpus.tab import MASKED_IDENTIFIER_TYPES
+
 TAB_SOURCE = {
     "name": "Text Anonymization Benchmark (TAB), ECHR judgments",
     "url": "https://github.com/NorskRegnesentral/text-anonymization-benchmark",
@@ -33,14 +36,12 @@ SAMPLE_SOURCE = {
     "author": "en_legal_anon project (scripts/make_sample_corpus.py)",
     "license": "MIT",
 }
-MASKED = ("DIRECT", "QUASI")
-
 
 def describe_tab_file(path: Path) -> Dict:
     """Documents, characters and masked mentions per entity type of a TAB JSON file."""
     if not path.exists():
         return {"path": str(path), "missing": True}
-    data = json.loads(path.read_text(encoding="utf8"))
+    data = load_tab_json(path)
     types: Counter = Counter()
     identifier: Counter = Counter()
     annotators = set()
@@ -49,7 +50,7 @@ def describe_tab_file(path: Path) -> Dict:
             annotators.add(ann)
             for m in layer.get("entity_mentions", []):
                 identifier[m.get("identifier_type")] += 1
-                if m.get("identifier_type") in MASKED:
+                if m.get("identifier_type") in MASKED_IDENTIFIER_TYPES:
                     types[m.get("entity_type")] += 1
     return {
         "path": str(path),

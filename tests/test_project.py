@@ -1,16 +1,18 @@
 """project.yml as weasel reads it: every dep and output stays one path after interpolation."""
+from pathlib import Path
+
 import srsly
 from weasel.util import load_project_config
 
 from .conftest import ROOT
 
 
-def test_no_command_has_deps_or_outputs_merged_by_the_variable_interpolation():
+def merged_paths(project_dir) -> list:
     """Two adjacent list items that are each only a "${vars...}" reference come out of the
     config interpolation as ONE comma-joined string, so weasel checks a path that does not
     exist ("cannot run: missing dependency"). Compare the raw YAML with what weasel loads."""
-    raw = {c["name"]: c for c in srsly.read_yaml(ROOT / "project.yml")["commands"]}
-    loaded = {c["name"]: c for c in load_project_config(ROOT)["commands"]}
+    raw = {c["name"]: c for c in srsly.read_yaml(Path(project_dir) / "project.yml")["commands"]}
+    loaded = {c["name"]: c for c in load_project_config(project_dir)["commands"]}
     assert set(raw) == set(loaded)
     problems = []
     for name, cmd in loaded.items():
@@ -19,15 +21,24 @@ def test_no_command_has_deps_or_outputs_merged_by_the_variable_interpolation():
             if len(before) != len(after):
                 problems.append(f"{name}.{key}: {len(before)} items in project.yml, {len(after)} after interpolation: {after}")
             problems += [f"{name}.{key}: {p!r} looks like merged paths" for p in after if ", " in p]
+    return problems
+
+
+def test_no_command_has_deps_or_outputs_merged_by_the_variable_interpolation():
+    problems = merged_paths(ROOT)
     assert not problems, "\n".join(problems)
 
 
 def test_the_check_catches_a_merge(tmp_path):
-    """The test above can fail: two variable-only deps in a row do merge."""
+    """The check above can fail: two variable-only deps in a row do merge, and it says so."""
     (tmp_path / "project.yml").write_text(
         'vars:\n  a: "x/a.json"\n  b: "x/b.json"\ncommands:\n  - name: "t"\n    script: ["echo"]\n'
         '    deps:\n      - "${vars.a}"\n      - "${vars.b}"\n', encoding="utf8")
     assert load_project_config(tmp_path)["commands"][0]["deps"] == ["x/a.json, x/b.json"]
+    assert merged_paths(tmp_path) == [
+        "t.deps: 2 items in project.yml, 1 after interpolation: ['x/a.json, x/b.json']",
+        "t.deps: 'x/a.json, x/b.json' looks like merged paths",
+    ]
 
 
 def test_workflows_name_existing_commands_and_the_main_job_trains_on_real_judgments():

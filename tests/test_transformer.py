@@ -297,3 +297,22 @@ def test_document_longer_than_512_pieces_gets_entities_in_its_last_part(head):
     hits = len(gold_late & pred_late)
     print(f"entities past the 512-piece cut: {hits}/{len(gold_late)} predicted exactly")
     assert hits >= 0.5 * len(gold_late), f"{hits}/{len(gold_late)} entities past the 512-piece cut predicted"
+
+
+def test_the_512_baseline_and_the_comparison_score_with_the_project_codec():
+    """baseline_hf_512 decodes with the project's IOB2 decoder; compare_transformer scores
+    with seqeval_scores: a missed entity and a stray I- tag give the figures by hand."""
+    from scripts.baseline_hf_512 import bio_to_spans
+    from scripts.compare_transformer import score_docs
+
+    nlp = spacy.blank("en")
+    words = "Mr Alan Smith lives in Paris since 1990 .".split()
+    gold = Doc(nlp.vocab, words=words)
+    gold.ents = [Span(gold, 1, 3, "PERSON"), Span(gold, 5, 6, "LOC"), Span(gold, 7, 8, "DATETIME")]
+    pred = Doc(nlp.vocab, words=words)
+    pred.ents = bio_to_spans(pred, ["O", "I-PERSON", "I-PERSON", "O", "O", "B-LOC", "O", "O", "O"])
+    assert [(e.start, e.end, e.label_) for e in pred.ents] == [(1, 3, "PERSON"), (5, 6, "LOC")]
+    scores = score_docs([gold], [pred])
+    assert scores["seqeval"]["p"] == 1.0 and scores["seqeval"]["r"] == pytest.approx(2 / 3)
+    assert scores["seqeval"]["per_type"]["DATETIME"]["r"] == 0.0
+    assert scores["token"]["recall"] == pytest.approx(3 / 4) and scores["mention_recall"] == pytest.approx(2 / 3)

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional
 
 import typer
 
-from legal_anon.engines.local import UsageError
+from legal_anon.engines.local import UsageError, parse_mask_threshold
 
 DEFAULT_MODEL = "en_legal_anon"
 EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -101,18 +101,6 @@ def anonymizer_overrides(operator: List[str], default_operator: Optional[str], s
     if no_occurrences:
         cfg["mask_all_occurrences"] = False
     return cfg
-
-
-def parse_threshold(value: Optional[str]) -> Any:
-    """--mask-threshold: None (as configured), "off" -> None, or a probability."""
-    if value is None:
-        return ...
-    if value == "off":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise UsageError(f"--mask-threshold expects a probability in (0, 1] or 'off', got {value!r}") from None
 
 
 # --------------------------------------------------------------------------- anonymize
@@ -204,7 +192,7 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
             raise UsageError(f"no such input: {', '.join(missing)}" if missing else "no input files found")
         anonymizer = anonymizer_overrides(operator, default_operator, salt_env, salt_file, spans_key, min_length,
                                           no_occurrences)
-        threshold = parse_threshold(mask_threshold)
+        threshold = parse_mask_threshold(mask_threshold)
         nlp = load_pipeline(model, anonymizer, threshold)  # also checks the model, operators and salt here
     except (UsageError, ValueError) as e:
         print(f"legal-anon: {e}", file=sys.stderr)

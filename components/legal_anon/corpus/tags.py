@@ -12,7 +12,7 @@ SCHEMES = ("auto", "iob1", "iob2", "bioes")
 # BILUO (spaCy's name for BIOES) prefixes are accepted as synonyms.
 _PREFIX_ALIASES = {"B": "B", "I": "I", "E": "E", "S": "S", "L": "E", "U": "S"}
 
-Span = Tuple[int, int, str]  # token start, token end (exclusive), label
+TokenSpan = Tuple[int, int, str]  # token start, token end (exclusive), label
 
 REPAIR_I_WITHOUT_B = "I- tag without a preceding B- of the same type (started a new entity)"
 REPAIR_E_WITHOUT_B = "E- tag without a preceding B-/I- of the same type (started a new entity)"
@@ -43,7 +43,7 @@ def detect_scheme(tags: Iterable[str]) -> str:
     return "iob2"
 
 
-def tags_to_spans(tags: Sequence[str], scheme: str = "auto") -> Tuple[List[Span], Counter]:
+def tags_to_spans(tags: Sequence[str], scheme: str = "auto") -> Tuple[List[TokenSpan], Counter]:
     """Decode a tag sequence into (start, end, label) spans.
 
     iob1: I- continues an entity of the same type or starts one; B- only separates two
@@ -61,7 +61,7 @@ def tags_to_spans(tags: Sequence[str], scheme: str = "auto") -> Tuple[List[Span]
     if scheme != "bioes" and any(p in ("E", "S") for p, _ in parsed):
         bad = next(t for t, (p, _) in zip(tags, parsed) if p in ("E", "S"))
         raise TagError(f"tag {bad!r} is not valid in scheme {scheme}")
-    spans: List[Span] = []
+    spans: List[TokenSpan] = []
     repairs: Counter = Counter()
     start: Optional[int] = None
     label: Optional[str] = None
@@ -103,7 +103,7 @@ def tags_to_spans(tags: Sequence[str], scheme: str = "auto") -> Tuple[List[Span]
     return spans, repairs
 
 
-def spans_to_tags(spans: Iterable[Span], length: int, scheme: str = "iob2") -> List[str]:
+def spans_to_tags(spans: Iterable[TokenSpan], length: int, scheme: str = "iob2") -> List[str]:
     """Encode non-overlapping (start, end, label) spans as IOB2 or BIOES tags."""
     if scheme not in ("iob2", "bioes"):
         raise ValueError(f"can only write iob2 or bioes tags, not {scheme!r}")

@@ -93,9 +93,24 @@ def pipeline_config(model: str):
     return util.load_config(config_path, interpolate=False)
 
 
-def load_pipeline(model: str, anonymizer: Dict[str, Any], mask_threshold: Any = ...):
-    """spacy.load(model) with the anonymizer's and the tagger's settings as config overrides;
-    an anonymizer is added (with those settings) when the pipeline has none."""
+def parse_mask_threshold(value: Optional[str]) -> Any:
+    """--mask-threshold: unset -> ``...`` (as the pipeline is configured), "off" -> None
+    (no low-confidence candidates), or a probability in (0, 1]."""
+    if value is None:
+        return ...
+    if value == "off":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise UsageError(f"--mask-threshold expects a probability in (0, 1] or 'off', got {value!r}") from None
+
+
+def load_pipeline(model: str, anonymizer: Dict[str, Any], mask_threshold: Any = ..., *,
+                  add_anonymizer: bool = True, new_anonymizer: Optional[Dict[str, Any]] = None):
+    """spacy.load(model) with the anonymizer's and the tagger's settings as config overrides
+    (``mask_threshold``: see ``parse_mask_threshold``). When the pipeline has no anonymizer,
+    one is added with ``new_anonymizer`` and those settings, unless ``add_anonymizer`` is off."""
     import spacy
 
     try:
@@ -113,8 +128,8 @@ def load_pipeline(model: str, anonymizer: Dict[str, Any], mask_threshold: Any = 
         overrides[taggers[0]] = {"mask_threshold": mask_threshold}
     try:
         nlp = spacy.load(model, config={"components": overrides} if overrides else {})
-        if not anon_names:
-            nlp.add_pipe("anonymizer", config=dict(anonymizer), last=True)
+        if not anon_names and add_anonymizer:
+            nlp.add_pipe("anonymizer", config={**(new_anonymizer or {}), **anonymizer}, last=True)
     except Exception as e:  # a bad operator, a missing salt, an invalid threshold, damaged weights
         raise UsageError(f"cannot load pipeline {model!r}: {e}") from None
     return nlp

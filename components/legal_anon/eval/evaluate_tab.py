@@ -30,7 +30,6 @@ With ``--summary-json PATH`` the headline figures are also written as top-level 
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ import typer
 from legal_anon.eval import tab_metrics as tm
 
 from legal_anon.corpus.convert_tab import load_tab_json
+from legal_anon.engines.local import UsageError, parse_mask_threshold
 from legal_anon.eval import tab_gold, tab_output
 from legal_anon.eval.mlm_weighting import load_masked_lm_weighting
 from legal_anon.eval.seqeval_scorer import SEQEVAL_MODE, SEQEVAL_SCHEME, seqeval_ner_score
@@ -162,36 +162,19 @@ MASKS = ("anonymizer", "ents")
 PACKAGED_ANONYMIZER = {"operators": {"PERSON": "pseudonym"}}
 
 
-def parse_threshold(value: Optional[str]) -> Union[None, str, float]:
-    """--mask-threshold: None = as configured, "off", or a probability in (0, 1]."""
-    if value is None or value == "off":
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise typer.BadParameter(f"--mask-threshold must be a probability or 'off', not {value!r}") from None
-
-
-def load_for_evaluation(model: str, masks: str = "anonymizer", mask_threshold: Union[None, str, float] = None,
+def load_for_evaluation(model: str, masks: str = "anonymizer", mask_threshold: Any = ...,
                         consistency: Optional[bool] = None):
-    """spacy.load(model), set up to mask the way the evaluation asks."""
-    import spacy
-    from legal_anon.pipeline.anonymizer import ensure_anonymizer
-    from legal_anon.pipeline.crf_ner import find_crf_tagger
+    """The model loaded the way the evaluation masks, the settings as config overrides (the
+    command line's ``load_pipeline``): ``mask_threshold`` ``...`` as configured, None off, or a
+    probability; ``consistency`` None as configured. A pipeline without an anonymizer gets
+    the packaged one when the anonymizer's output is scored."""
+    from legal_anon.engines.local import load_pipeline
 
     if masks not in MASKS:
         raise ValueError(f"masks must be one of {MASKS}, not {masks!r}")
-    nlp = spacy.load(model)
-    tagger = find_crf_tagger(nlp)
-    if mask_threshold is not None:
-        if tagger is None:
-            raise ValueError(f"{model}: --mask-threshold needs a CRF tagger (bilstm_crf_ner or crf_ner)")
-        tagger.mask_threshold = None if mask_threshold == "off" else float(mask_threshold)
-    if masks == "anonymizer":
-        anonymizer = ensure_anonymizer(nlp, PACKAGED_ANONYMIZER)
-        if consistency is not None:
-            anonymizer.settings = dataclasses.replace(anonymizer.settings, entity_consistency=consistency)
-    return nlp
+    settings = {} if consistency is None else {"entity_consistency": consistency}
+    return load_pipeline(model, settings, mask_threshold, add_anonymizer=masks == "anonymizer",
+                         new_anonymizer=PACKAGED_ANONYMIZER)
 
 
 def evaluate_pipeline(
@@ -199,7 +182,7 @@ def evaluate_pipeline(
     mlm: Union[None, str, Sequence[str]] = "bert-base-uncased", spans_key: Optional[str] = None,
     policy: str = "first", batch_size: int = 4, command: str = "",
     summary_json: Optional[Path] = None, masks: str = "anonymizer",
-    mask_threshold: Union[None, str, float] = None, consistency: Optional[bool] = None,
+    mask_threshold: Any = ..., consistency: Optional[bool] = None,
     pos_model: str = tab_gold.DEFAULT_POS_MODEL,
 ) -> Dict[str, Any]:
     from spacy.training import Example
@@ -301,9 +284,13 @@ def main(
         p = Path(model)
         name = p.parent.name if p.name in ("model-best", "model-last") else p.stem
     command = "python -m scripts.evaluate_tab " + " ".join(sys.argv[1:])
+    try:
+        threshold = parse_mask_threshold(mask_threshold)
+    except UsageError as e:
+        raise typer.BadParameter(str(e), param_hint="--mask-threshold") from None
     report = evaluate_pipeline(model, gold_path, name, reports_dir, None if no_mlm else mlm,
                                spans_key, policy, batch_size, command, summary_json, masks,
-                               parse_threshold(mask_threshold), False if no_consistency else None, pos_model)
+                               threshold, False if no_consistency else None, pos_model)
     print(markdown_report(report))
     if report["output_check"]:
         raise typer.Exit(1)

@@ -15,7 +15,7 @@ from typing import List
 
 import numpy as np
 
-from legal_anon.eval.tab_gold import Span
+from legal_anon.eval.tab_gold import CharSpan
 
 
 class MaskedLMWeighting:
@@ -33,7 +33,7 @@ class MaskedLMWeighting:
         self.max_segment_size = max_segment_size
         self.name = name
 
-    def __call__(self, text: str, spans: List[Span]) -> List[float]:
+    def __call__(self, text: str, spans: List[CharSpan]) -> List[float]:
         import torch
 
         enc = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)

@@ -52,12 +52,8 @@ def doc_iob2_tags(doc: Doc) -> List[str]:
 
 
 def spans_iob2_tags(doc: Doc, spans: Iterable[Span]) -> List[str]:
-    tags = ["O"] * len(doc)
-    for span in spans:
-        tags[span.start] = f"B-{span.label_}"
-        for i in range(span.start + 1, span.end):
-            tags[i] = f"I-{span.label_}"
-    return tags
+    """IOB2 tags of non-overlapping spans of ``doc``."""
+    return spans_to_tags([(s.start, s.end, s.label_) for s in spans], len(doc), "iob2")
 
 
 def _same_tokens(x: Doc, y: Doc) -> bool:

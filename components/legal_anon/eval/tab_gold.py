@@ -20,7 +20,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple, Union
 from legal_anon.corpus.convert_tab import load_tab_json, validate_document
 from legal_anon.corpus.tab import MASKED_IDENTIFIER_TYPES
 
-Span = Tuple[int, int]
+CharSpan = Tuple[int, int]  # character start, end (exclusive)
 
 # What may stay unmasked inside a gold mention without the mention counting as unmasked:
 # upstream evaluation.py (c5246a2) POS_TO_IGNORE, TOKENS_TO_IGNORE, CHARACTERS_TO_IGNORE.
@@ -37,7 +37,7 @@ class GoldEntity:
     entity_id: str
     entity_type: str
     is_direct: bool
-    mentions: List[Span]
+    mentions: List[CharSpan]
     mention_needs_masking: List[bool]
 
     @property
@@ -45,7 +45,7 @@ class GoldEntity:
         return any(self.mention_needs_masking)
 
     @property
-    def mentions_to_mask(self) -> List[Span]:
+    def mentions_to_mask(self) -> List[CharSpan]:
         return [m for m, need in zip(self.mentions, self.mention_needs_masking) if need]
 
 
@@ -56,7 +56,7 @@ class GoldDocument:
     entities: List[GoldEntity]
     # character offsets that may stay unmasked (forgiven_offsets of the tagged text)
     forgiven: FrozenSet[int] = frozenset()
-    _annotator_masks: Optional[Dict[str, List[Span]]] = field(default=None, repr=False)
+    _annotator_masks: Optional[Dict[str, List[CharSpan]]] = field(default=None, repr=False)
 
     @property
     def annotators(self) -> List[str]:
@@ -69,10 +69,10 @@ class GoldDocument:
             if e.needs_masking and ((e.is_direct and include_direct) or (not e.is_direct and include_quasi))
         ]
 
-    def annotator_masks(self) -> Dict[str, List[Span]]:
+    def annotator_masks(self) -> Dict[str, List[CharSpan]]:
         """Per annotator, the spans of its mentions that need masking."""
         if self._annotator_masks is None:
-            masks: Dict[str, List[Span]] = defaultdict(list)
+            masks: Dict[str, List[CharSpan]] = defaultdict(list)
             for e in self.entities:
                 masks[e.annotator].extend(e.mentions_to_mask)
             self._annotator_masks = dict(masks)

@@ -56,7 +56,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set
 
-from legal_anon.eval.tab_gold import GoldDocument, GoldEntity, Span
+from legal_anon.eval.tab_gold import GoldDocument, GoldEntity, CharSpan
 from legal_anon.eval.tab_output import SystemOutput, normalize_spans
 
 _WORD_RE = re.compile(r"\w+")
@@ -75,7 +75,7 @@ class Ratio:
         return {"value": self.value, "num": self.num, "den": self.den}
 
 
-def _offsets(spans: Iterable[Span]) -> Set[int]:
+def _offsets(spans: Iterable[CharSpan]) -> Set[int]:
     return {i for s, e in spans for i in range(s, e)}
 
 
@@ -84,7 +84,7 @@ def is_mention_masked(start: int, end: int, masked: Set[int], forgiven: FrozenSe
     return all(i in masked or i in forgiven for i in range(start, end))
 
 
-def word_tokens(text: str, start: int, end: int) -> List[Span]:
+def word_tokens(text: str, start: int, end: int) -> List[CharSpan]:
     """Word tokens (``\\w+``) inside [start, end) of ``text``."""
     return [(start + m.start(), start + m.end()) for m in _WORD_RE.finditer(text[start:end])]
 
@@ -94,7 +94,7 @@ def entity_is_protected(doc: GoldDocument, entity: GoldEntity, masked: Set[int])
     return all(is_mention_masked(s, e, masked, doc.forgiven) for s, e in entity.mentions_to_mask)
 
 
-def _system_spans(gold: Mapping[str, GoldDocument], system: SystemOutput) -> Dict[str, List[Span]]:
+def _system_spans(gold: Mapping[str, GoldDocument], system: SystemOutput) -> Dict[str, List[CharSpan]]:
     unknown = [d for d in system if d not in gold]
     if unknown:
         raise ValueError(f"system output has doc_id(s) not in the gold standard: {unknown[:5]}")
@@ -171,10 +171,10 @@ def mention_recall(gold, system, include_direct=True, include_quasi=True, only_m
 
 # ----------------------------------------------------------------- token weighting
 
-TokenWeighting = Callable[[str, List[Span]], List[float]]
+TokenWeighting = Callable[[str, List[CharSpan]], List[float]]
 
 
-def uniform_weighting(text: str, spans: List[Span]) -> List[float]:
+def uniform_weighting(text: str, spans: List[CharSpan]) -> List[float]:
     """Every masked token weighs 1."""
     return [1.0] * len(spans)
 

@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
-from legal_anon.eval.tab_gold import Span
+from legal_anon.eval.tab_gold import CharSpan
 
 SystemOutput = Mapping[str, Sequence[Sequence[int]]]
 
 
-def normalize_spans(spans: Iterable[Sequence[int]]) -> List[Span]:
+def normalize_spans(spans: Iterable[Sequence[int]]) -> List[CharSpan]:
     """Sorted spans with overlapping ones merged; empty spans dropped.
 
     Spans that merely touch ([0, 5] and [5, 9]) stay separate, as in the input."""
@@ -28,13 +28,13 @@ def normalize_spans(spans: Iterable[Sequence[int]]) -> List[Span]:
     return [(s, e) for s, e in out]
 
 
-def masked_spans_from_doc(doc, spans_key: Optional[str] = None) -> List[Span]:
+def masked_spans_from_doc(doc, spans_key: Optional[str] = None) -> List[CharSpan]:
     """Character spans a pipeline masks: ``doc.ents`` or ``doc.spans[spans_key]``."""
     spans = doc.spans[spans_key] if spans_key is not None else doc.ents
     return normalize_spans((s.start_char, s.end_char) for s in spans)
 
 
-def masked_spans_from_anonymizer(doc) -> List[Span]:
+def masked_spans_from_anonymizer(doc) -> List[CharSpan]:
     """Character spans the ``anonymizer`` component replaced (``doc._.anon_replacements``):
     what the published text really hides, occurrences and repairs included."""
     reps = doc._.anon_replacements
@@ -69,10 +69,10 @@ def write_tab_output(
     return out
 
 
-def parse_tab_output(data: Any, source: str = "system output") -> Dict[str, List[Span]]:
+def parse_tab_output(data: Any, source: str = "system output") -> Dict[str, List[CharSpan]]:
     if not isinstance(data, dict):
         raise ValueError(f"{source}: expected a JSON object mapping doc_id to a list of [start, end]")
-    out: Dict[str, List[Span]] = {}
+    out: Dict[str, List[CharSpan]] = {}
     for doc_id, spans in data.items():
         if not isinstance(spans, list):
             raise ValueError(f"{source}: spans of {doc_id!r} must be a list of [start, end] pairs")
@@ -86,7 +86,7 @@ def parse_tab_output(data: Any, source: str = "system output") -> Dict[str, List
     return out
 
 
-def read_tab_output(path: Union[str, Path]) -> Dict[str, List[Span]]:
+def read_tab_output(path: Union[str, Path]) -> Dict[str, List[CharSpan]]:
     """Read a TAB system-output file (structure checked; spans kept as written)."""
     return parse_tab_output(json.loads(Path(path).read_text(encoding="utf8")), str(path))
 

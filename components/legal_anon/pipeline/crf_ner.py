@@ -33,7 +33,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from legal_anon.corpus.tags import tags_to_spans
+from legal_anon.corpus.tags import parse_tag, tags_to_spans
 from legal_anon.ml.bioes import B, E, N_POSITIONS, S, bioes_tags, tag_kind, tag_label
 from legal_anon.ml.crf import ConstrainedCRF, CRFOutput, sequence_decode, sequence_loss
 from legal_anon.ml.crf_tagger import build_torch_layer, can_build, crf_layer
@@ -303,9 +303,9 @@ class CRFEntityRecognizer(TrainablePipe):
             biluo = eg.get_aligned_ner()
             ids = np.zeros((len(eg.predicted),), dtype=np.int64)
             for i, t in enumerate(biluo):
-                if t and t not in ("O", "-"):
-                    p, lab = t.split("-", 1)
-                    ids[i] = index.get({"B": "B", "I": "I", "L": "E", "U": "S"}[p] + "-" + lab, 0)
+                if t and t not in ("O", "-"):  # "-": missing annotation, trained as O
+                    prefix, label = parse_tag(t)  # spaCy's BILUO L/U are BIOES E/S
+                    ids[i] = index.get(f"{prefix}-{label}", 0)
             gold.append(ids)
         return gold
 
