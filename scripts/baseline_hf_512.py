@@ -150,7 +150,7 @@ def main(
     from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
     from legal_anon.ml.transformer_models import resolve_encoder_name
-    from scripts.compare_transformer import score_docs
+    from legal_anon.eval.doc_masking import score_docs
 
     if threads:
         torch.set_num_threads(threads)

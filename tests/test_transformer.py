@@ -303,7 +303,7 @@ def test_the_512_baseline_and_the_comparison_score_with_the_project_codec():
     """baseline_hf_512 decodes with the project's IOB2 decoder; compare_transformer scores
     with seqeval_scores: a missed entity and a stray I- tag give the figures by hand."""
     from scripts.baseline_hf_512 import bio_to_spans
-    from scripts.compare_transformer import score_docs
+    from legal_anon.eval.doc_masking import score_docs
 
     nlp = spacy.blank("en")
     words = "Mr Alan Smith lives in Paris since 1990 .".split()

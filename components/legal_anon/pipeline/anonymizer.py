@@ -85,6 +85,7 @@ from legal_anon.pipeline.names import (
     is_person,
     is_titled_name,
     looks_like_a_name,
+    pseudonym_numbers,
     surname_parts,
 )
 
@@ -291,13 +292,7 @@ class Anonymizer:
         return new
 
     def _render(self, text: str, regions: List[Region], protected: Dict[str, Region]) -> Tuple[str, List[dict]]:
-        # number pseudonyms by first appearance of each group, per label
-        numbers: Dict[str, int] = {}
-        per_label: Dict[str, int] = {}
-        for r in regions:
-            if r.group not in numbers:
-                per_label[r.label] = per_label.get(r.label, 0) + 1
-                numbers[r.group] = per_label[r.label]
+        numbers = pseudonym_numbers(regions)
         forbidden = list(protected)
         pieces: List[str] = []
         reps: List[dict] = []

@@ -23,7 +23,7 @@ It works on the anonymizer's regions (anything with ``start``, ``end``, ``label`
 from __future__ import annotations
 
 import re
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
@@ -202,6 +202,18 @@ def assign_groups(text: str, regions: List, link_given_names: bool = False) -> N
         else:
             groups.append((toks, [r]))
             r.group = r.label + ":" + " ".join(toks)
+
+
+def pseudonym_numbers(regions: Iterable) -> Dict[str, int]:
+    """One number per group (``assign_groups``), counted per label in order of first
+    appearance: PERSON_1 is the first person named, whichever mention names them."""
+    numbers: Dict[str, int] = {}
+    per_label: Dict[str, int] = {}
+    for r in regions:
+        if r.group not in numbers:
+            per_label[r.label] = per_label.get(r.label, 0) + 1
+            numbers[r.group] = per_label[r.label]
+    return numbers
 
 
 def _name_words(name: str) -> List[str]:
