@@ -24,10 +24,8 @@ from typing import Any, Dict, List, Optional
 
 import typer
 
-from legal_anon.eval import tab_metrics as tm
-
 from legal_anon.corpus.convert_tab import load_tab_json
-from legal_anon.eval import tab_gold, tab_output
+from legal_anon.eval import tab_gold, tab_metrics as tm, tab_output
 from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
 
 

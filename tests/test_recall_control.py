@@ -210,3 +210,19 @@ def test_the_threshold_masks_a_superset_of_the_ents_and_grows_as_it_falls():
     assert grew, "lowering the threshold never masked anything more"
     with pytest.raises(ValueError, match="mask_threshold"):
         tagger.mask_threshold = 1.5
+
+
+def test_per_label_search_raises_the_cheap_label_and_keeps_the_recall_target():
+    """greedy_per_label on a made-up response: raising B costs little recall and buys much
+    precision, raising A costs too much recall; the ascent raises B to the end only."""
+    from legal_anon.eval.per_label_thresholds import GRID, greedy_per_label
+
+    def evaluate(th):
+        a, b = GRID.index(th["A"]) - 1, GRID.index(th["B"]) - 1  # steps above the start (0.02)
+        return 1.0 - 0.02 * a - 0.001 * b, 0.5 + 0.01 * a + 0.05 * b, 0.9
+
+    steps = greedy_per_label(["A", "B"], evaluate, 0.02, target_recall=0.97)
+    assert steps[0]["raised"] is None and steps[-1]["thresholds"] == {"A": 0.02, "B": GRID[-1]}
+    assert {s["raised"] for s in steps[1:]} == {"B"} and len(steps) == len(GRID) - 1
+    assert all(s["token_recall"] >= 0.97 for s in steps)
+    assert all(x["precision"] < y["precision"] for x, y in zip(steps, steps[1:]))

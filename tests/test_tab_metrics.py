@@ -25,9 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from legal_anon.eval import tab_metrics as tm
-
-from legal_anon.eval import tab_gold, tab_output
+from legal_anon.eval import tab_gold, tab_metrics as tm, tab_output
 from legal_anon.eval.mlm_weighting import load_masked_lm_weighting
 
 TEXT = "Mr John Smith lives in Oslo. Smith was born in 1970 in Oslo."

@@ -37,11 +37,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import typer
 
-from legal_anon.eval import tab_metrics as tm
-
 from legal_anon.corpus.convert_tab import load_tab_json
 from legal_anon.engines.local import UsageError, parse_mask_threshold
-from legal_anon.eval import tab_gold, tab_output
+from legal_anon.eval import tab_gold, tab_metrics as tm, tab_output
 from legal_anon.eval.mlm_weighting import load_masked_lm_weighting
 from legal_anon.eval.seqeval_scorer import SEQEVAL_MODE, SEQEVAL_SCHEME, seqeval_ner_score
 

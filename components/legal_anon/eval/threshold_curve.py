@@ -22,10 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import typer
 
-from legal_anon.eval import tab_metrics as tm
-
 from legal_anon.corpus.convert_tab import load_tab_json
-from legal_anon.eval import tab_gold, tab_output
+from legal_anon.eval import tab_gold, tab_metrics as tm, tab_output
 from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
 
 DEFAULT_THRESHOLDS = "0.01,0.02,0.03,0.04,0.05,0.07,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.6,0.7,0.8,0.9"
