@@ -63,3 +63,13 @@ def test_the_packaged_threshold_is_the_one_the_ablation_chose():
     packaged = next(r for r in ablation["rows"] if r["id"] == "consistency")
     assert config["components"]["bilstm_crf_ner"]["mask_threshold"] == packaged["mask_threshold"] == ablation["threshold"]
     assert packaged["config"] == "configs/bilstm_crf_stacked.cfg" and packaged["entity_consistency"] is True
+
+
+def test_the_longer_stacked_schedule_differs_from_the_packaged_config_only_in_epochs():
+    from spacy.util import load_config
+
+    packaged = load_config(ROOT / "configs" / "bilstm_crf_stacked.cfg", interpolate=False)
+    longer = load_config(ROOT / "configs" / "bilstm_crf_stacked_14ep.cfg", interpolate=False)
+    assert (packaged["training"]["max_epochs"], longer["training"]["max_epochs"]) == (7, 14)
+    longer["training"]["max_epochs"] = 7
+    assert longer == packaged
