@@ -259,14 +259,14 @@ def test_reproducible_with_fixed_seed():
 def test_entities_never_begin_or_end_on_whitespace_tokens():
     from spacy.tokens import Span
 
-    from legal_anon.pipeline.crf_ner import _strip_space_tokens
+    from legal_anon.pipeline.crf_spans import strip_space_tokens
 
     nlp = spacy.blank("en")
     doc = nlp("Mr Smith\n\nlives in Paris .")
     space = next(t.i for t in doc if t.is_space)
     spans = [Span(doc, 0, space + 1, label="PER"), Span(doc, space, space + 1, label="LOC"),
              Span(doc, space + 3, space + 4, label="LOC")]
-    assert [(e.text, e.label_) for e in _strip_space_tokens(doc, spans)] == [("Mr Smith", "PER"), ("Paris", "LOC")]
+    assert [(e.text, e.label_) for e in strip_space_tokens(doc, spans)] == [("Mr Smith", "PER"), ("Paris", "LOC")]
 
 
 def test_a_truncated_weights_file_is_named_in_the_error(trained_nlp, tmp_path):

@@ -10,7 +10,7 @@ from thinc.api import Adam, fix_random_seed
 
 from legal_anon.ml.bioes import allowed_transitions, bioes_tags
 from legal_anon.ml.crf import ConstrainedCRF
-from legal_anon.pipeline.crf_ner import candidate_spans, entity_probabilities
+from legal_anon.pipeline.crf_spans import candidate_spans, entity_probabilities
 from legal_anon.ml.stacked_features import ONTONOTES_LABELS, feature_rows, label_index, ner_feature_ids
 
 from .conftest import examples_from

@@ -28,15 +28,16 @@ import srsly
 from spacy import util
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from legal_anon.corpus.tags import parse_tag, tags_to_spans
-from legal_anon.ml.bioes import B, E, N_POSITIONS, S, bioes_tags, tag_kind, tag_label
+from legal_anon.corpus.tags import parse_tag
+from legal_anon.ml.bioes import bioes_tags
 from legal_anon.ml.crf import ConstrainedCRF, CRFOutput, sequence_decode, sequence_loss
 from legal_anon.ml.crf_tagger import build_torch_layer, can_build, crf_layer
+from legal_anon.pipeline.crf_spans import candidate_spans, decode_bioes, strip_space_tokens
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -113,66 +114,6 @@ def make_crf_ner(
 ) -> "CRFEntityRecognizer":
     return CRFEntityRecognizer(nlp.vocab, model, name, scorer=scorer, mask_threshold=mask_threshold,
                                candidates_key=candidates_key)
-
-
-def decode_bioes(doc: Doc, ids: np.ndarray, labels: Sequence[str]) -> List[Span]:
-    """Entity spans from BIOES tag ids (``legal_anon.ml.bioes``)."""
-    if not len(ids) or not labels:
-        return []
-    kind, label = tag_kind(ids), tag_label(ids)
-    starts = np.flatnonzero((kind == B) | (kind == S))
-    ends = np.flatnonzero((kind == E) | (kind == S)) + 1
-    # Viterbi is constrained to valid BIOES, so starts and ends pair up in order.
-    if len(starts) == len(ends) and (len(starts) == 0 or (ends > starts).all()):
-        return [Span(doc, s, e, label=labels[int(label[s])]) for s, e in zip(starts.tolist(), ends.tolist())]
-    spans, _ = tags_to_spans([bioes_tags(labels)[i] for i in ids.tolist()], scheme="bioes")
-    return [Span(doc, s, e, label=lab) for s, e, lab in spans]
-
-
-def entity_probabilities(probs: np.ndarray, n_labels: int) -> np.ndarray:
-    """[n, K] BIOES tag marginals -> [n, 1 + n_labels]: P(outside), then P(inside an
-    entity of label j) summed over its B/I/E/S tags."""
-    per_label = probs[:, 1:].reshape(len(probs), n_labels, N_POSITIONS).sum(axis=2)
-    return np.concatenate([probs[:, :1], per_label], axis=1)
-
-
-def candidate_spans(doc: Doc, probs: np.ndarray, labels: Sequence[str], threshold: float):
-    """Runs of consecutive tokens outside doc.ents (not whitespace) whose probability of
-    being inside an entity is >= threshold; each labelled with the label of highest
-    summed probability over the run, scored by the run's highest probability."""
-    if not len(doc) or not labels:
-        return [], np.zeros((0,), dtype=np.float32)
-    ent_probs = entity_probabilities(np.asarray(probs, dtype=np.float32), len(labels))
-    inside = 1.0 - ent_probs[:, 0]
-    free = doc.to_array("ENT_IOB") == 2  # O (set_ents default="outside")
-    space = np.fromiter((t.is_space for t in doc), dtype=bool, count=len(doc))
-    hit = (inside >= threshold) & free & ~space
-    spans, scores = [], []
-    if hit.any():
-        edges = np.diff(np.concatenate([[0], hit.astype(np.int8), [0]]))
-        for s, e in zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()):
-            best = int(ent_probs[s:e, 1:].sum(axis=0).argmax())
-            spans.append(Span(doc, s, e, label=labels[best]))
-            scores.append(float(inside[s:e].max()))
-    return spans, np.asarray(scores, dtype=np.float32)
-
-
-def _strip_space_tokens(doc: Doc, ents: List[Span]) -> List[Span]:
-    """Whitespace tokens ("\n\n" between paragraphs) never begin or end an entity.
-
-    A tagger trained on text without such tokens (CoNLL) can otherwise label them when
-    it meets the paragraph breaks of a judgment; entities of only whitespace are dropped.
-    """
-    out = []
-    for ent in ents:
-        start, end = ent.start, ent.end
-        while start < end and doc[start].is_space:
-            start += 1
-        while end > start and doc[end - 1].is_space:
-            end -= 1
-        if start < end:
-            out.append(ent if (start, end) == (ent.start, ent.end) else Span(doc, start, end, label=ent.label))
-    return out
 
 
 class CRFEntityRecognizer(TrainablePipe):
@@ -286,7 +227,7 @@ class CRFEntityRecognizer(TrainablePipe):
             scores = CRFOutput(list(scores))
         docs = list(docs)
         for doc, ids in zip(docs, scores.tags):
-            doc.set_ents(_strip_space_tokens(doc, decode_bioes(doc, np.asarray(ids), self.labels)), default="outside")
+            doc.set_ents(strip_space_tokens(doc, decode_bioes(doc, np.asarray(ids), self.labels)), default="outside")
         if self.mask_threshold is not None:
             if scores.probs is None:
                 raise ValueError(f"{self.name}: mask_threshold is set but the predictions carry no marginals")
