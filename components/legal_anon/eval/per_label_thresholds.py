@@ -18,8 +18,8 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from legal_anon.corpus.convert_tab import load_tab_json
 from legal_anon.eval import tab_gold, tab_metrics as tm, tab_output
+from legal_anon.eval.threshold_curve import tag_gold
 
 GRID = (0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.01)
 Figures = Tuple[float, float, float]  # token recall, uniform token precision, ER_qi
@@ -55,15 +55,8 @@ def search(model: str, gold_path: Path, target_recall: float = 0.95, start: floa
     """``greedy_per_label`` over MODEL's anonymizer output on TAB GOLD (all annotators)."""
     from spacy.tokens import Span, SpanGroup
 
-    from legal_anon.eval.evaluate_tab import load_for_evaluation
-    from legal_anon.pipeline.anonymizer import ensure_anonymizer
-    from legal_anon.pipeline.crf_ner import find_crf_tagger
-
-    records = load_tab_json(Path(gold_path))
-    gold = tab_gold.gold_from_records(records, tab_gold.load_pos_pipeline(pos_model), str(gold_path))
-    nlp = load_for_evaluation(model, "anonymizer", GRID[0], None)
-    tagger, anonymizer = find_crf_tagger(nlp), ensure_anonymizer(nlp)
-    docs = list(nlp.pipe((r["text"] for r in records), batch_size=batch_size, disable=[anonymizer.name]))
+    records, gold, tagger, anonymizer, docs = tag_gold(model, gold_path, GRID[0], None, pos_model, batch_size,
+                                                       through_tagger=True)
     key = tagger.candidates_key
     candidates = [(list(d.spans[key]), [float(s) for s in d.spans[key].attrs["scores"]]) for d in docs]
 

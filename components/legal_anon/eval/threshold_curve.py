@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 import typer
 
@@ -29,21 +29,39 @@ from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
 DEFAULT_THRESHOLDS = "0.01,0.02,0.03,0.04,0.05,0.07,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.6,0.7,0.8,0.9"
 
 
-def sweep(model: str, gold_path: Path, thresholds: Sequence[Optional[float]], consistency: Optional[bool] = None,
-          batch_size: int = 4, pos_model: str = tab_gold.DEFAULT_POS_MODEL) -> List[Dict[str, Any]]:
-    """TAB measures of the anonymizer output at each threshold (None = no candidates)."""
+class TaggedGold(NamedTuple):
+    """TAB gold, and its texts run through a pipeline up to its CRF tagger (or through it)."""
+
+    records: List[Dict[str, Any]]
+    gold: Dict[str, tab_gold.GoldDocument]
+    tagger: Any
+    anonymizer: Any
+    docs: List[Any]
+
+
+def tag_gold(model: str, gold_path: Path, mask_threshold: Any, consistency: Optional[bool], pos_model: str,
+             batch_size: int = 4, through_tagger: bool = False) -> TaggedGold:
+    """Load TAB gold and MODEL (with its anonymizer) and run the gold texts through the
+    components before the tagger, or through the tagger too: what the threshold sweeps
+    re-anonymize many times."""
     from legal_anon.eval.evaluate_tab import load_for_evaluation
     from legal_anon.pipeline.anonymizer import ensure_anonymizer
     from legal_anon.pipeline.crf_ner import find_crf_tagger
 
     records = load_tab_json(Path(gold_path))
     gold = tab_gold.gold_from_records(records, tab_gold.load_pos_pipeline(pos_model), str(gold_path))
-    nlp = load_for_evaluation(model, "anonymizer", 1.0, consistency)
-    tagger = find_crf_tagger(nlp)
-    anonymizer = ensure_anonymizer(nlp)
-    upstream = [name for name, proc in nlp.pipeline if proc is not tagger and proc is not anonymizer]
-    docs = list(nlp.pipe((r["text"] for r in records), batch_size=batch_size,
-                         disable=[n for n in nlp.pipe_names if n not in upstream]))
+    nlp = load_for_evaluation(model, "anonymizer", mask_threshold, consistency)
+    tagger, anonymizer = find_crf_tagger(nlp), ensure_anonymizer(nlp)
+    skip = [anonymizer] if through_tagger else [tagger, anonymizer]
+    disable = [name for name, proc in nlp.pipeline if any(proc is p for p in skip)]
+    docs = list(nlp.pipe((r["text"] for r in records), batch_size=batch_size, disable=disable))
+    return TaggedGold(records, gold, tagger, anonymizer, docs)
+
+
+def sweep(model: str, gold_path: Path, thresholds: Sequence[Optional[float]], consistency: Optional[bool] = None,
+          batch_size: int = 4, pos_model: str = tab_gold.DEFAULT_POS_MODEL) -> List[Dict[str, Any]]:
+    """TAB measures of the anonymizer output at each threshold (None = no candidates)."""
+    records, gold, tagger, anonymizer, docs = tag_gold(model, gold_path, 1.0, consistency, pos_model, batch_size)
     scores = [tagger.predict(docs[i:i + batch_size]) for i in range(0, len(docs), batch_size)]
     points = []
     for threshold in thresholds:

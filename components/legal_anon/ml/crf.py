@@ -150,10 +150,11 @@ def split_by_doc(flat: np.ndarray, lengths: Sequence[int]) -> List[np.ndarray]:
     return [flat[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
-def _batches(crf: ConstrainedCRF, docs: Sequence[Doc], scores: np.ndarray, window: int, max_batch_tokens: int):
-    """(flat_idx, mask, padded emission tensor, torch mask) per sub-batch of segments."""
+def _batches(crf: ConstrainedCRF, table: np.ndarray, scores: np.ndarray, max_batch_tokens: int):
+    """(flat_idx, mask, padded emission tensor, torch mask) per sub-batch of the segments
+    in ``table`` (``segment_table``)."""
     device = crf.start_transitions.device
-    for flat_idx, mask in padded_batches(segment_table(docs, window), max_batch_tokens):
+    for flat_idx, mask in padded_batches(table, max_batch_tokens):
         yield flat_idx, mask, torch.from_numpy(scores[flat_idx]).to(device), torch.from_numpy(mask).to(device)
 
 
@@ -170,9 +171,10 @@ def sequence_loss(
     flat = np.concatenate([np.asarray(s, dtype=np.float32) for s in scores], axis=0)
     gold_flat = np.concatenate([np.asarray(g, dtype=np.int64) for g in gold])
     d_flat = np.zeros_like(flat)
-    norm = float(len(segment_table(docs, window)))
+    table = segment_table(docs, window)
+    norm = float(len(table))
     total = 0.0
-    for flat_idx, mask, emissions, mask_t in _batches(crf, docs, flat, window, max_batch_tokens):
+    for flat_idx, mask, emissions, mask_t in _batches(crf, table, flat, max_batch_tokens):
         emissions.requires_grad_()
         tags = repair_segment_edges(np.where(mask, gold_flat[flat_idx], 0), mask.sum(axis=1))
         loss = crf.nll(emissions, torch.from_numpy(tags).to(emissions.device), mask_t, norm)
@@ -194,7 +196,7 @@ def sequence_decode(
     flat = np.concatenate([np.asarray(s, dtype=np.float32).reshape(-1, n_tags) for s in scores], axis=0)
     tags_flat = np.zeros((len(flat),), dtype=np.int64)
     probs_flat = np.zeros((len(flat), n_tags), dtype=np.float32) if marginals else None
-    for flat_idx, mask, emissions, mask_t in _batches(crf, docs, flat, window, max_batch_tokens):
+    for flat_idx, mask, emissions, mask_t in _batches(crf, segment_table(docs, window), flat, max_batch_tokens):
         tags_flat[flat_idx[mask]] = crf.viterbi(emissions, mask_t).cpu().numpy()[mask]
         if probs_flat is not None:
             probs_flat[flat_idx[mask]] = crf.marginals(emissions, mask_t).cpu().numpy()[mask]
