@@ -1,0 +1,53 @@
+"""A second annotator's TAB figures against the first, and the every-mention oracle."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from legal_anon.eval import annotator_agreement as aa, tab_gold
+from tests.conftest import ROOT
+from tests.test_tab_metrics import RECORD
+
+
+@pytest.fixture(scope="module")
+def gold(pos_nlp):
+    return tab_gold.gold_from_records([RECORD], pos_nlp)
+
+
+def ratio(r):
+    return (r["num"], r["den"])
+
+
+def test_each_annotator_is_scored_against_the_other(gold):
+    # a1 masks "Mr John Smith", "Oslo" (QUASI), "Smith", "1970"; a2 masks "John Smith",
+    # "Smith", "1970" and leaves "Oslo" NO_MASK; a3 annotated nothing and takes no part
+    rep = aa.agreement(gold)
+    assert (rep["n_documents"], rep["n_pairs"]) == (1, 2)
+    # against a1, a2's 4 masked words are all right; against a2, a1's "Mr" and "Oslo" are not: 8 of 10
+    assert ratio(rep["uniform_token_precision"]) == (8, 10)
+    # direct: John Smith in both directions ("Mr" is forgiven); quasi: a2 leaves a1's Oslo
+    assert ratio(rep["ER_di"]) == (2, 2)
+    assert ratio(rep["ER_qi"]) == (2, 3)
+
+
+def test_masking_every_annotated_mention_costs_the_no_mask_ones(gold):
+    rep = aa.every_mention_oracle(gold)
+    assert rep["n_pairs"] == 2
+    assert rep["token_recall"]["value"] == 1.0 and rep["ER_qi"]["value"] == 1.0
+    # a1: 7 words masked, the NO_MASK "Oslo" wrong; a2: 5 words, its NO_MASK "Oslo" wrong
+    assert ratio(rep["uniform_token_precision"]) == (10, 12)
+
+
+def test_vendored_train_file_every_multi_annotated_document(pos_nlp):
+    path = ROOT / "assets" / "tab_subset" / "echr_train.json"
+    records = json.loads(path.read_text(encoding="utf8"))
+    layers = {r["doc_id"]: sum(1 for a in r["annotations"].values() if a["entity_mentions"]) for r in records}
+    rep = aa.report(tab_gold.load_gold(path, pos_nlp))
+    second = rep["second_annotator"]
+    assert second["n_documents"] == sum(1 for n in layers.values() if n >= 2)
+    assert second["n_pairs"] == sum(n * (n - 1) for n in layers.values())
+    # humans disagree: neither direction reaches 1
+    assert 0.5 < second["uniform_token_precision"]["value"] < 1.0
+    assert 0.5 < second["token_recall"]["value"] < 1.0
+    assert rep["every_annotated_mention"]["n_pairs"] == sum(layers.values())
