@@ -29,6 +29,9 @@ def test_each_annotator_is_scored_against_the_other(gold):
     # direct: John Smith in both directions ("Mr" is forgiven); quasi: a2 leaves a1's Oslo
     assert ratio(rep["ER_di"]) == (2, 2)
     assert ratio(rep["ER_qi"]) == (2, 3)
+    # typed mentions to mask: a1 {Mr John Smith, Oslo, Smith, 1970}, a2 {John Smith, Smith, 1970}:
+    # Smith and 1970 agree in both directions
+    assert ratio(rep["typed_f1"]) == (4, 7)
 
 
 def test_masking_every_annotated_mention_costs_the_no_mask_ones(gold):

@@ -7,7 +7,8 @@ gets against the first is the ceiling those figures can be read against. For eve
 document with at least two annotators and every ordered pair (reference A, other B), B's
 masked mentions (DIRECT and QUASI) are scored as a system output against A alone with
 ``tab_metrics`` (the same forgiven words, the same micro-averaging), and the pairs are
-summed. A second row, *every annotated mention*, scores an oracle that finds each of A's
+summed; the typed NER's agreement (exact span and type of the mentions to mask) is what
+seqeval's strict F1 would give a second human. A second row, *every annotated mention*, scores an oracle that finds each of A's
 mentions exactly, NO_MASK ones included, and masks them all: the precision a perfect
 detector keeps when it does not know which mentions the annotator chose to leave. Both
 rows together separate what detection can buy from what the masking decision costs.
@@ -15,7 +16,7 @@ rows together separate what detection can buy from what the masking decision cos
 from __future__ import annotations
 
 import itertools
-from typing import Any, Dict, Iterable, List, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Set, Tuple
 
 from legal_anon.eval import tab_gold, tab_metrics as tm
 from legal_anon.eval.tab_gold import GoldDocument
@@ -52,11 +53,30 @@ def _sum_scores(runs: Iterable[Mapping[str, Any]]) -> Dict[str, Dict[str, float]
     return out
 
 
+def typed_mentions(doc: GoldDocument, annotator: str) -> Set[Tuple[int, int, str]]:
+    """An annotator's mentions that need masking, as (start, end, entity type)."""
+    return {(*span, e.entity_type) for e in doc.entities if e.annotator == annotator for span in e.mentions_to_mask}
+
+
+def typed_agreement(gold: Mapping[str, GoldDocument]) -> Dict[str, float]:
+    """Exact-span, exact-type agreement on the mentions to mask over every ordered pair:
+    what seqeval's strict F1 of the typed NER is, with a second human as the system."""
+    hit = n_ref = 0
+    for doc in multi_annotated(gold).values():
+        for ref, other in itertools.permutations(doc.annotators, 2):
+            a, b = typed_mentions(doc, ref), typed_mentions(doc, other)
+            hit += len(a & b)
+            n_ref += len(a)
+    # over all ordered pairs the reference and system counts are the same multiset: P = R = F1
+    return {"num": hit, "den": n_ref, "value": hit / n_ref if n_ref else None}
+
+
 def agreement(gold: Mapping[str, GoldDocument]) -> Dict[str, Any]:
     """A second annotator's TAB figures against the first, over every ordered pair."""
     pairs = list(annotator_pairs(gold))
     runs = [tm.tab_scores({key: ref}, {key: masks}) for key, ref, masks in pairs]
-    return {"n_documents": len(multi_annotated(gold)), "n_pairs": len(pairs), **_sum_scores(runs)}
+    return {"n_documents": len(multi_annotated(gold)), "n_pairs": len(pairs), **_sum_scores(runs),
+            "typed_f1": typed_agreement(gold)}
 
 
 def every_mention_oracle(gold: Mapping[str, GoldDocument]) -> Dict[str, Any]:
@@ -83,11 +103,12 @@ def markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
     for source, rep in results.items():
         lines += [f"### {source}", "",
                   "| system scored against annotator A | docs | pairs | token recall | uniform token precision "
-                  "| ER_di | ER_qi |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| ER_di | ER_qi | typed F1 |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for row, name in (("second_annotator", "annotator B's masks"),
                           ("every_annotated_mention", "every mention A annotated (NO_MASK too)")):
             r = rep[row]
             cells = [_pct(r[k]["value"]) for k in ("token_recall", "uniform_token_precision", "ER_di", "ER_qi")]
+            cells.append(_pct(r["typed_f1"]["value"]) if "typed_f1" in r else "n/a")
             lines.append(f"| {name} | {r['n_documents']} | {r['n_pairs']} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
