@@ -33,6 +33,7 @@ setup(
             "crf_ner = legal_anon.pipeline.crf_ner:make_crf_ner",
             "anonymizer = legal_anon.pipeline.anonymizer:make_anonymizer",
             "ents_to_spans = legal_anon.pipeline.general_ner:make_ents_to_spans",
+            "ner_tensor = legal_anon.pipeline.general_ner:make_ner_tensor",
         ],
         "spacy_architectures": [
             "legal_anon.CharCNNBiLSTMCRF.v1 = legal_anon.ml.bilstm_crf:build_char_cnn_bilstm_crf",

