@@ -204,7 +204,7 @@ def choose_threshold(models, seed_list, seeds: str, dev_json: Path, target_recal
         chosen = max((p for p in worst_curve if p["threshold"] is not None), key=lambda p: p["token_recall"])["threshold"]
     typer.echo(f"  highest threshold at which every seed reaches recall {target_recall}: {chosen}; "
                f"on the mean curve: {recommend(mean_curve, target_recall)}")
-    return chosen, chosen, mean_curve
+    return chosen, mean_curve
 
 
 def main(
@@ -245,8 +245,9 @@ def main(
 
     chosen = mean_curve = None
     if threshold is None:
-        threshold, chosen, mean_curve = choose_threshold(models, seed_list, seeds, dev_json, target_recall,
-                                                         threshold_curve_dir, pos_model)
+        chosen, mean_curve = choose_threshold(models, seed_list, seeds, dev_json, target_recall,
+                                              threshold_curve_dir, pos_model)
+        threshold = chosen
     typer.echo(f"  mask_threshold {threshold} (configs/bilstm_crf_stacked.cfg has "
                f"{configured_threshold(CONFIGS['stacked'])})")
 

@@ -16,7 +16,7 @@ rows together separate what detection can buy from what the masking decision cos
 from __future__ import annotations
 
 import itertools
-from typing import Any, Dict, Iterable, List, Mapping, Set, Tuple
+from typing import Any, Dict, Iterable, Mapping, Set, Tuple
 
 from legal_anon.eval import tab_gold, tab_metrics as tm
 from legal_anon.eval.tab_gold import GoldDocument
@@ -35,11 +35,10 @@ def multi_annotated(gold: Mapping[str, GoldDocument]) -> Dict[str, GoldDocument]
 
 
 def annotator_pairs(gold: Mapping[str, GoldDocument]):
-    """(pair key, one-annotator gold, the other annotator's masks) for every ordered pair."""
-    for doc_id, doc in multi_annotated(gold).items():
-        masks = doc.annotator_masks()
+    """(document, reference annotator, other annotator) for every ordered pair."""
+    for doc in multi_annotated(gold).values():
         for ref, other in itertools.permutations(doc.annotators, 2):
-            yield f"{doc_id}:{ref}", single_annotator(doc, ref), masks.get(other, [])
+            yield doc, ref, other
 
 
 def _sum_scores(runs: Iterable[Mapping[str, Any]]) -> Dict[str, Dict[str, float]]:
@@ -58,39 +57,32 @@ def typed_mentions(doc: GoldDocument, annotator: str) -> Set[Tuple[int, int, str
     return {(*span, e.entity_type) for e in doc.entities if e.annotator == annotator for span in e.mentions_to_mask}
 
 
-def typed_agreement(gold: Mapping[str, GoldDocument]) -> Dict[str, float]:
-    """Exact-span, exact-type agreement on the mentions to mask over every ordered pair:
-    what seqeval's strict F1 of the typed NER is, with a second human as the system."""
-    hit = n_ref = 0
-    for doc in multi_annotated(gold).values():
-        for ref, other in itertools.permutations(doc.annotators, 2):
-            a, b = typed_mentions(doc, ref), typed_mentions(doc, other)
-            hit += len(a & b)
-            n_ref += len(a)
-    # over all ordered pairs the reference and system counts are the same multiset: P = R = F1
-    return {"num": hit, "den": n_ref, "value": hit / n_ref if n_ref else None}
-
-
 def agreement(gold: Mapping[str, GoldDocument]) -> Dict[str, Any]:
-    """A second annotator's TAB figures against the first, over every ordered pair."""
-    pairs = list(annotator_pairs(gold))
-    runs = [tm.tab_scores({key: ref}, {key: masks}) for key, ref, masks in pairs]
-    return {"n_documents": len(multi_annotated(gold)), "n_pairs": len(pairs), **_sum_scores(runs),
-            "typed_f1": typed_agreement(gold)}
+    """A second annotator's TAB figures against the first, over every ordered pair, and
+    their exact-span, exact-type agreement on the mentions to mask: what seqeval's strict
+    F1 of the typed NER is with a second human as the system (over all ordered pairs the
+    reference and system counts are the same multiset, so P = R = F1)."""
+    runs, hit, n_ref = [], 0, 0
+    for doc, ref, other in annotator_pairs(gold):
+        key = f"{doc.doc_id}:{ref}"
+        runs.append(tm.tab_scores({key: single_annotator(doc, ref)}, {key: doc.annotator_masks().get(other, [])}))
+        a, b = typed_mentions(doc, ref), typed_mentions(doc, other)
+        hit += len(a & b)
+        n_ref += len(a)
+    return {"n_documents": len(multi_annotated(gold)), "n_pairs": len(runs), **_sum_scores(runs),
+            "typed_f1": {"num": hit, "den": n_ref, "value": hit / n_ref if n_ref else None}}
 
 
 def every_mention_oracle(gold: Mapping[str, GoldDocument]) -> Dict[str, Any]:
     """Mask every mention each annotator annotated (NO_MASK included), scored against that
     annotator: recall 1 by construction; its precision is what not knowing the decision costs."""
-    runs: List[Mapping[str, Any]] = []
-    n = 0
+    runs = []
     for doc_id, doc in gold.items():
         for annotator in doc.annotators:
             ref = single_annotator(doc, annotator)
-            spans = [m for e in ref.entities for m in e.mentions]
-            runs.append(tm.tab_scores({f"{doc_id}:{annotator}": ref}, {f"{doc_id}:{annotator}": spans}))
-            n += 1
-    return {"n_documents": len(gold), "n_pairs": n, **_sum_scores(runs)}
+            key = f"{doc_id}:{annotator}"
+            runs.append(tm.tab_scores({key: ref}, {key: [m for e in ref.entities for m in e.mentions]}))
+    return {"n_documents": len(gold), "n_pairs": len(runs), **_sum_scores(runs)}
 
 
 def report(gold: Mapping[str, GoldDocument]) -> Dict[str, Any]:

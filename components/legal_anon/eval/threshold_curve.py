@@ -87,15 +87,18 @@ def sweep(model: str, gold_path: Path, thresholds: Sequence[Optional[float]], co
     return points
 
 
-LOO_MEASURES = ("token_recall", "uniform_token_precision", "ER_di", "ER_qi")
+# the measures a held-out choice pools (the keys of tab_scores)
+LOO_MEASURES = {"token_recall": tm.token_recall, "uniform_token_precision": tm.precision,
+                "ER_di": tm.er_di, "ER_qi": tm.er_qi}
 
 
 def document_counts(gold: Dict[str, tab_gold.GoldDocument], system: Dict[str, Any]) -> Dict[str, Dict[str, List[float]]]:
     """Each document's [num, den] of the measures that a held-out choice pools."""
     out = {}
     for doc_id, doc in gold.items():
-        tab = tm.tab_scores({doc_id: doc}, {doc_id: system.get(doc_id, [])})
-        out[doc_id] = {k: [tab[k]["num"], tab[k]["den"]] for k in LOO_MEASURES}
+        one_gold, one_system = {doc_id: doc}, {doc_id: system.get(doc_id, [])}
+        ratios = {k: measure(one_gold, one_system) for k, measure in LOO_MEASURES.items()}
+        out[doc_id] = {k: [r.num, r.den] for k, r in ratios.items()}
     return out
 
 

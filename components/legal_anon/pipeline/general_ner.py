@@ -23,6 +23,7 @@ from spacy.language import Language
 from spacy.lookups import Lookups
 from spacy.tokens import Doc
 from spacy.util import registry
+from thinc.layers.chain import forward as chain_forward
 
 
 class EntsToSpans:
@@ -55,8 +56,6 @@ TENSOR_MARK = ("legal_anon", "ner_tensor")
 
 def keep_tokvecs_forward(model, docs, is_train):
     """thinc's ``chain`` forward, and each doc's rows of its output put into ``doc.tensor``."""
-    from thinc.layers.chain import forward as chain_forward
-
     tokvecs, backprop = chain_forward(model, docs, is_train)
     rows = model.ops.to_numpy(tokvecs)
     start = 0
@@ -80,8 +79,6 @@ class NERTensor:
     vectors from the same encoder here: the values are the same either way."""
 
     def __init__(self, nlp: Language, name: str, ner_component: str, width: int):
-        from thinc.layers.chain import forward as chain_forward
-
         if ner_component not in nlp.pipe_names:
             raise ValueError(f"{name}: no component {ner_component!r} before it in the pipeline {nlp.pipe_names}")
         ner = nlp.get_pipe(ner_component)
