@@ -78,32 +78,31 @@ from legal_anon.pipeline.names import (
     ORGANISATION_LABELS,
     acronym_expansions,
     adjacent_extensions,
-    is_abbreviation,
-    organisation_short_forms,
     assign_groups,
     distinctive_name_parts,
+    identifies_no_one,
+    is_abbreviation,
     is_person,
     is_titled_name,
     looks_like_a_name,
+    organisation_short_forms,
+    parenthesised_words,
     pseudonym_numbers,
     surname_parts,
 )
-
+from legal_anon.pipeline.protected import ProtectedStrings
 from legal_anon.pipeline.regions import (
     SOURCE_CANDIDATE,
     SOURCE_NER,
     SOURCE_OCCURRENCE,
     SOURCE_REPAIR,
     Coverage,
+    OutputMap,
     Region,
-    alternation,
     expand_to_words,
-    find_leaks,
     merge_adjacent,
     merge_regions,
     n_visible,
-    normalize_whitespace,
-    output_to_input,
     strip_whitespace,
 )
 
@@ -201,31 +200,34 @@ class Anonymizer:
         # the detected spans as given: when overlapping spans merge, each one's own text
         # stays protected too
         detected = [dc_replace(r) for r in regions]
-        extra: Dict[str, Region] = {}  # abbreviations found next to masked names
-        regions = self._consistent(text, merge_regions(regions), extra)
+        extra = ProtectedStrings()  # abbreviations found next to masked names, and their long forms
+        parentheses = parenthesised_words(text) if self.settings.entity_consistency else {}
+        regions = self._consistent(text, merge_regions(regions), extra, parentheses)
         protected = self._protected_strings(text, regions + detected, extra)
-        if self.settings.mask_all_occurrences and protected:
+        if self.settings.mask_all_occurrences and len(protected):
             regions = merge_regions(regions + self._occurrences(text, regions, protected))
-            regions = self._consistent(text, regions, extra)
+            regions = self._consistent(text, regions, extra, parentheses)
             protected = self._protected_strings(text, regions + detected, extra)
         for _ in range(self.settings.max_repair_rounds):
             out, reps = self._render(text, regions, protected)
-            leaks = find_leaks(out, protected)
+            leaks = protected.leaks(out)
             if not leaks:
                 return out, reps
-            regions = merge_regions(regions + self._repairs(text, out, reps, leaks, protected))
+            regions = merge_regions(regions + self._repairs(text, reps, leaks, protected))
             assign_groups(text, regions, link_given_names=self.settings.entity_consistency)
             protected = self._protected_strings(text, regions + detected, extra)
         raise AnonymizationError(
             f"anonymizer: masked text still present in the output after {self.settings.max_repair_rounds} repair rounds"
         )
 
-    def _consistent(self, text: str, regions: List[Region], abbreviations: Dict[str, Region]) -> List[Region]:
+    def _consistent(self, text: str, regions: List[Region], abbreviations: ProtectedStrings,
+                    parentheses: Dict[str, List[int]]) -> List[Region]:
         """Entity-level consistency (``entity_consistency``): grow regions over what
         belongs to the same mention (initials before a surname, "(ECJ)" after a court),
         join same-label regions that only whitespace separates (a name the NER split, or
         "Alan" next to the masked "Yalman"), then group mentions into entities; the
-        abbreviations found are added to ``abbreviations`` for propagation."""
+        abbreviations found (and the phrases the text defines them by) are added to
+        ``abbreviations`` for propagation."""
         if self.settings.entity_consistency:
             grown = []
             for r in regions:
@@ -233,67 +235,76 @@ class Anonymizer:
                 grown.append(dc_replace(r, start=start, end=end))
                 if abbreviation is None and is_abbreviation(text[r.start:r.end]):
                     abbreviation = text[r.start:r.end]
-                if abbreviation and n_visible(abbreviation) >= self.settings.min_length:
-                    abbreviations.setdefault(abbreviation, r)
-                    for long_form in acronym_expansions(text, abbreviation):
-                        abbreviations.setdefault(long_form, r)
+                if abbreviation and n_visible(abbreviation) >= self.settings.min_length and abbreviation not in abbreviations:
+                    abbreviations.add(abbreviation, r, whole_word=False)
+                    for long_form in acronym_expansions(text, abbreviation, parentheses):
+                        abbreviations.add(long_form, r, whole_word=False)
             regions = merge_adjacent(text, merge_regions(grown))
         assign_groups(text, regions, link_given_names=self.settings.entity_consistency)
         return regions
 
-    def _protected_strings(self, text: str, regions: List[Region], extra: Optional[Dict[str, Region]] = None
-                           ) -> Dict[str, Region]:
-        """Masked surface strings (long enough to check) -> a region they come from."""
-        out: Dict[str, Region] = dict(extra or {})
+    def _protected_strings(self, text: str, regions: List[Region], extra: ProtectedStrings) -> ProtectedStrings:
+        """What must not survive in the output (docs/anonymizer.md, "The guarantee"):
+
+        * the text of every replaced region, whatever its source, with at least
+          ``min_length`` non-space characters (a recall-control candidate only when it has
+          a word that is not a stop word);
+        * every distinctive part of a person's name (``distinctive_name_parts``; the
+          surname alone without ``entity_consistency``), whatever its length;
+        * with ``entity_consistency``, an organisation's short forms and the abbreviations
+          next to masked spans (``extra``).
+
+        Each leaks anywhere in the output, even inside a longer word, except a candidate
+        that is a common word ("editor") and a name part shorter than ``min_length``
+        ("Li"): those leak as whole words."""
+        out = ProtectedStrings()
+        out.update(extra)
+        settings = self.settings
         for r in regions:
             s = text[r.start:r.end]
-            if r.source == SOURCE_CANDIDATE and not looks_like_a_name(s):
-                continue  # a low-confidence "and" or "son" is masked where found, not everywhere
-            if n_visible(s) >= self.settings.min_length:
-                out.setdefault(s, r)
-            if self.settings.mask_name_parts and is_person(r.label) and r.source == SOURCE_NER:
+            if n_visible(s) >= settings.min_length:
+                if r.source != SOURCE_CANDIDATE:
+                    out.add(s, r, whole_word=False)
+                elif not identifies_no_one(s):
+                    # a low-confidence candidate: a name or number like any other, a
+                    # common word ("editor") as a whole word
+                    out.add(s, r, whole_word=not looks_like_a_name(s))
+            if settings.mask_name_parts and is_person(r.label):
                 # the same person: a surname alone ("Yalman" of "Mr Galip Yalman"), and with
-                # entity_consistency every distinctive part ("Galip", "YALMAN")
-                parts = distinctive_name_parts(s) if self.settings.entity_consistency else surname_parts(s)
+                # entity_consistency every distinctive part ("Galip", "YALMAN", "Nowak" of
+                # "Kowalczyk-Nowak"); distinctive by construction, so no length floor
+                parts = distinctive_name_parts(s) if settings.entity_consistency else surname_parts(s)
                 for part in parts:
-                    if n_visible(part) >= max(self.settings.min_length, 3):
-                        out.setdefault(part, r)
-            if self.settings.entity_consistency and r.label in ORGANISATION_LABELS and r.source == SOURCE_NER:
-                # "District Court" later in a judgment about the "Stockholm District Court"
+                    out.add(part, r, whole_word=n_visible(part) < settings.min_length)
+            if settings.entity_consistency and r.label in ORGANISATION_LABELS:
+                # "Southwark Council" later in a judgment about the "London Borough of Southwark Council"
                 for short in organisation_short_forms(s):
-                    out.setdefault(short, r)
+                    out.add(short, r, whole_word=False)
         return out
 
-    def _occurrences(self, text: str, regions: List[Region], protected: Dict[str, Region]) -> List[Region]:
-        pattern = alternation(protected.keys(), word_boundaries=True)
-        if pattern is None:
-            return []
+    def _occurrences(self, text: str, regions: List[Region], protected: ProtectedStrings) -> List[Region]:
         covered = Coverage(regions)
-        lookup = {normalize_whitespace(k): v for k, v in protected.items()}
         found = []
-        for m in pattern.finditer(text):
-            if covered.contains(m.start(), m.end()):
+        for start, end, matched in protected.occurrences(text):
+            if covered.contains(start, end):
                 continue  # already masked; a partial overlap is added and merges
-            src = lookup.get(normalize_whitespace(m.group(0)))
-            if src is None:
-                continue
-            found.append(Region(m.start(), m.end(), src.label, SOURCE_OCCURRENCE, operator=src.operator))
+            src = protected.source(matched)
+            found.append(Region(start, end, src.label, SOURCE_OCCURRENCE, operator=src.operator))
         return found
 
-    def _repairs(self, text, out, reps, leaks, protected) -> List[Region]:
+    def _repairs(self, text: str, reps: List[dict], leaks, protected: ProtectedStrings) -> List[Region]:
         """Trace leaked strings in the output back to input ranges to mask."""
         new = []
-        for ostart, oend, s in leaks:
-            src = protected.get(s) or next(iter(protected.values()))
-            istart = output_to_input(ostart, reps, start=True)
-            iend = output_to_input(oend, reps, start=False)
-            istart, iend = expand_to_words(text, istart, iend)
+        to_input = OutputMap(reps).to_input
+        for ostart, oend, matched in leaks:
+            src = protected.source(matched)
+            istart, iend = expand_to_words(text, to_input(ostart, start=True), to_input(oend, start=False))
             new.append(Region(istart, iend, src.label, SOURCE_REPAIR, operator=src.operator))
         return new
 
-    def _render(self, text: str, regions: List[Region], protected: Dict[str, Region]) -> Tuple[str, List[dict]]:
+    def _render(self, text: str, regions: List[Region], protected: ProtectedStrings) -> Tuple[str, List[dict]]:
         numbers = pseudonym_numbers(regions)
-        forbidden = list(protected)
+        leaky: Dict[str, bool] = {}  # replacement -> contains a protected string (checked once each)
         pieces: List[str] = []
         reps: List[dict] = []
         pos = 0
@@ -303,10 +314,12 @@ class Anonymizer:
             new_pos += r.start - pos
             original = text[r.start:r.end]
             rep = self._replacement(r, original, numbers.get(r.group, 0))
-            if any(f in rep for f in forbidden) or (rep and rep == original):
+            if rep not in leaky:
+                leaky[rep] = protected.found_in(rep)
+            if leaky[rep] or (rep and rep == original):
                 rep = next(
                     (c for c in (self.settings.replace_format.format(label=r.label), FALLBACK_REPLACEMENT, self.settings.mask_char * 3)
-                     if not any(f in c for f in forbidden) and c != original),
+                     if not protected.found_in(c) and c != original),
                     "",
                 )
             pieces.append(rep)

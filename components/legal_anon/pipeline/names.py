@@ -88,18 +88,46 @@ def looks_like_a_name(text: str) -> bool:
         w.rstrip(".").casefold() not in STOP_WORDS for w in words)
 
 
+def identifies_no_one(text: str) -> bool:
+    """Only stop words or punctuation ("and", "of the", "’s"): masked where a model found
+    it, but protecting it everywhere would blank out the language, not a person."""
+    return all(w.casefold() in STOP_WORDS for w in re.findall(r"\w+", text))
+
+
 def is_abbreviation(text: str) -> bool:
     """"ECJ", "EAT", "TV3": one word of capitals (digits, & . - allowed), 2-12 characters."""
     return bool(_ABBREVIATION.match(text))
 
 
-def name_tokens(text: str) -> List[str]:
-    """Normalized name tokens: casefolded words, titles and trailing dots removed."""
-    words = [w.rstrip(".").casefold() for w in _WORD_RE.findall(text)]
-    words = [w for w in words if w]
-    while words and words[0] in TITLES:
+def name_words(text: str) -> List[str]:
+    """The words of a person's name as written: leading titles, trailing dots and a
+    possessive "'s" removed ("Judge Dr Anna Nowak's" -> ["Anna", "Nowak"]). The one name
+    tokenizer: grouping (``name_tokens``) and propagation (``distinctive_name_parts``)
+    read the same words."""
+    words = []
+    for w in _WORD_RE.findall(text):
+        w = w.rstrip(".")
+        if len(w) > 3 and w[-2:] in ("'s", "’s"):
+            w = w[:-2]
+        if w:
+            words.append(w)
+    while words and words[0].casefold() in TITLES:
         words = words[1:]
     return words
+
+
+def name_tokens(text: str) -> List[str]:
+    """Normalized name tokens for grouping: ``name_words``, casefolded, one apostrophe."""
+    return [w.casefold().replace("’", "'") for w in name_words(text)]
+
+
+def surname_keys(tokens: Sequence[str]) -> List[str]:
+    """The tokens a short form's surname may be: the last token and, for a hyphenated
+    surname, each of its parts ("kowalczyk-nowak" -> also "kowalczyk", "nowak")."""
+    if not tokens:
+        return []
+    last = tokens[-1]
+    return [last] + [p for p in last.split("-") if p and p != last]
 
 
 def is_titled_name(span_text: str) -> bool:
@@ -121,14 +149,15 @@ def _token_matches(short: str, long: str) -> bool:
 def is_short_form(short: Sequence[str], long: Sequence[str]) -> bool:
     """True if name ``short`` can refer to the same person as the longer ``long``.
 
-    The surname must agree (last tokens equal) and every other token of ``short`` must
-    match a distinct earlier token of ``long`` in order (equal, or an initial of it):
+    The surname must agree (last tokens equal, or the short form's is one part of a
+    hyphenated surname: "Nowak" of "Kowalczyk-Nowak") and every other token of ``short``
+    must match a distinct earlier token of ``long`` in order (equal, or an initial of it):
     "Yalman" / "G. Yalman" / "Galip Yalman" are short forms of "Galip Yalman";
     "Ahmet Yalman" is not.
     """
     if not short or not long or len(short) > len(long):
         return False
-    if short[-1] != long[-1]:
+    if short[-1] not in surname_keys(long):
         return False
     j = 0
     rest_long = long[:-1]
@@ -167,23 +196,28 @@ def assign_groups(text: str, regions: List, link_given_names: bool = False) -> N
     the longer name it matches, the nearest preceding one if several match); other
     labels by normalized text. With ``link_given_names`` a one-word mention that is a
     given name of exactly one longer name ("Melahat" of "Melahat Yalman") joins that
-    person's group, so one person keeps one pseudonym.
+    person's group, so one person keeps one pseudonym. Groups are indexed by surname and
+    by given name, so the time grows with the number of mentions, not their square.
     """
-    persons = [r for r in regions if is_person(r.label)]
+    persons = []
     for r in regions:
-        if not is_person(r.label):
+        if is_person(r.label):
+            persons.append((tuple(name_tokens(text[r.start:r.end])), r))
+        else:
             r.group = group_key(r.label, text[r.start:r.end])
     # longest names first, so short forms find their full names
-    order = sorted(persons, key=lambda r: (-len(name_tokens(text[r.start:r.end])), r.start))
+    persons.sort(key=lambda tr: (-len(tr[0]), tr[1].start))
     groups: List[Tuple[Tuple[str, ...], List]] = []
-    for r in order:
-        toks = tuple(name_tokens(text[r.start:r.end]))
+    by_surname: Dict[str, List[int]] = {}  # surname key -> group indices, in creation order
+    by_given: Dict[str, List[int]] = {}  # given name of a multi-word name -> group indices
+    for toks, r in persons:
         if not toks:
             r.group = group_key(r.label, text[r.start:r.end])
             continue
-        candidates = [g for g in groups if g[0] == toks] or [g for g in groups if is_short_form(toks, g[0])]
+        near = [groups[i] for i in by_surname.get(toks[-1], [])]
+        candidates = [g for g in near if g[0] == toks] or [g for g in near if is_short_form(toks, g[0])]
         if not candidates and link_given_names and len(toks) == 1:
-            candidates = [g for g in groups if len(g[0]) > 1 and toks[0] in g[0][:-1]]
+            candidates = [groups[i] for i in by_given.get(toks[0], [])]
             if len(candidates) > 1:
                 candidates = []  # a given name shared by two people links to neither
         if len(candidates) > 1:
@@ -200,8 +234,14 @@ def assign_groups(text: str, regions: List, link_given_names: bool = False) -> N
             chosen[1].append(r)
             r.group = r.label + ":" + " ".join(chosen[0])
         else:
+            index = len(groups)
             groups.append((toks, [r]))
             r.group = r.label + ":" + " ".join(toks)
+            for key in surname_keys(toks):
+                by_surname.setdefault(key, []).append(index)
+            if len(toks) > 1:
+                for given in dict.fromkeys(toks[:-1]):
+                    by_given.setdefault(given, []).append(index)
 
 
 def pseudonym_numbers(regions: Iterable) -> Dict[str, int]:
@@ -216,20 +256,13 @@ def pseudonym_numbers(regions: Iterable) -> Dict[str, int]:
     return numbers
 
 
-def _name_words(name: str) -> List[str]:
-    words = _WORD_RE.findall(name)
-    while words and words[0].rstrip(".").casefold() in TITLES:
-        words = words[1:]
-    return [w.rstrip(".") if w.endswith(".") and len(w) > 2 else w for w in words]
-
-
 def surname_parts(name: str) -> List[str]:
     """The surname of a multi-word person name, as written ("Yalman", "van Dijk")."""
-    words = _name_words(name)
+    words = name_words(name)
     if len(words) < 2:
         return []
     last = words[-1]
-    if len(last.rstrip(".")) < 2 or not last[:1].isupper():
+    if len(last) < 2 or not last[:1].isupper():
         return []
     parts = [last]
     if len(words) >= 3 and words[-2].casefold() in NAME_PARTICLES:
@@ -249,18 +282,35 @@ def is_distinctive(word: str) -> bool:
     )
 
 
+_TITLE_CASE_PART = re.compile(r"(^|[-'’])(\w)(\w*)")
+
+
+def _case_variants(word: str) -> List[str]:
+    """As written, in capitals, and in title case per part ("KOWALCZYK-NOWAK" ->
+    "Kowalczyk-Nowak", "O'BRIEN" -> "O'Brien"), each with both apostrophes ("O’Brien")."""
+    titled = _TITLE_CASE_PART.sub(lambda m: m.group(1) + m.group(2).upper() + m.group(3).lower(), word)
+    out: List[str] = []
+    for v in (word, word.upper(), titled):
+        for w in (v, v.replace("'", "’"), v.replace("’", "'")):
+            if w not in out:
+                out.append(w)
+    return out
+
+
 def distinctive_name_parts(name: str) -> List[str]:
-    """Every distinctive word of a person's name, as written and as its case variants
-    ("Yalman" and "YALMAN"; "YALMAN" and "Yalman"), plus particle surnames ("van Dijk").
+    """Every distinctive word of a person's name, and each distinctive part of a
+    hyphenated one ("Kowalczyk-Nowak" -> also "Kowalczyk", "Nowak"), in its case and
+    apostrophe variants (``_case_variants``), plus particle surnames ("van Dijk").
     A one-word name counts too: the NER has already said it is a person."""
-    words = _name_words(name)
     parts: List[str] = []
-    for w in words:
-        if not is_distinctive(w):
-            continue
-        for variant in (w, w.upper(), w[:1] + w[1:].lower()):
-            if variant not in parts:
-                parts.append(variant)
+    for w in name_words(name):
+        pieces = [w] + ([p for p in w.split("-") if p] if "-" in w else [])
+        for piece in pieces:
+            if not is_distinctive(piece):
+                continue
+            for variant in _case_variants(piece):
+                if variant not in parts:
+                    parts.append(variant)
     for p in surname_parts(name):
         if " " in p and p not in parts:
             parts.append(p)
@@ -313,17 +363,31 @@ def organisation_short_forms(name: str) -> List[str]:
     return out
 
 
-def acronym_expansions(text: str, abbreviation: str) -> List[str]:
+_PARENTHESISED_WORD = re.compile(r"\(\s*[“\"'‘]?([^()\s“”\"'’‘]{2,12}?)[”\"'’]?\s*\)")
+
+
+def parenthesised_words(text: str) -> Dict[str, List[int]]:
+    """Every one-word parenthesis of ``text`` ("(ECJ)", "(“EAT”)") -> where each opens:
+    read once per document, so that looking up many abbreviations stays linear."""
+    found: Dict[str, List[int]] = {}
+    for m in _PARENTHESISED_WORD.finditer(text):
+        found.setdefault(m.group(1), []).append(m.start())
+    return found
+
+
+def acronym_expansions(text: str, abbreviation: str, index: Optional[Dict[str, List[int]]] = None) -> List[str]:
     """The phrases a judgment defines ``abbreviation`` by: "Employment Appeal Tribunal
     (“EAT”)" -> "Employment Appeal Tribunal". The capitalised words just before the
-    parenthesis must spell the abbreviation (connecting words such as "of" skipped)."""
+    parenthesis must spell the abbreviation (connecting words such as "of" skipped).
+    ``index`` (``parenthesised_words(text)``) saves a scan of the text per abbreviation."""
     letters = [c for c in abbreviation if c.isalpha()]
     if len(letters) < 2:
         return []
     found: List[str] = []
-    pattern = re.compile(r"\(\s*[“\"'‘]?" + re.escape(abbreviation) + r"[”\"'’]?\s*\)")
-    for m in pattern.finditer(text):
-        before = text[max(0, m.start() - 160):m.start()]
+    if index is None:
+        index = parenthesised_words(text)
+    for open_at in index.get(abbreviation, []):
+        before = text[max(0, open_at - 160):open_at]
         words = list(re.finditer(r"[\w’'\-&]+", before))
         need = list(letters)
         first = None

@@ -6,10 +6,9 @@ output for leaks, and traced back from output to input offsets for repairs.
 """
 from __future__ import annotations
 
-import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 SOURCE_NER = "ner"
 SOURCE_CANDIDATE = "candidate"
@@ -41,45 +40,23 @@ def n_visible(s: str) -> int:
     return sum(1 for c in s if not c.isspace())
 
 
-def normalize_whitespace(s: str) -> str:
-    return " ".join(s.split())
+class OutputMap:
+    """Maps output offsets back to the input, given the replacements in output order."""
 
+    def __init__(self, reps: List[dict]):
+        self.reps = reps
+        self.new_starts = [r["new_start"] for r in reps]
 
-def alternation(strings: Iterable[str], word_boundaries: bool) -> Optional["re.Pattern[str]"]:
-    uniq = sorted({s for s in strings if s}, key=len, reverse=True)
-    if not uniq:
-        return None
-    alts = []
-    for s in uniq:
-        parts = [re.escape(p) for p in s.split()]
-        alts.append(r"\s+".join(parts) if word_boundaries else re.escape(s))
-    body = "|".join(alts)
-    if word_boundaries:
-        return re.compile(r"(?<!\w)(?:" + body + r")(?!\w)")
-    return re.compile(body)
-
-
-def find_leaks(out: str, protected: Dict[str, Region]) -> List[Tuple[int, int, str]]:
-    """Every (overlapping) plain-substring occurrence of a protected string in ``out``."""
-    leaks = []
-    for s in protected:
-        i = out.find(s)
-        while i != -1:
-            leaks.append((i, i + len(s), s))
-            i = out.find(s, i + 1)
-    return leaks
-
-
-def output_to_input(opos: int, reps: List[dict], start: bool) -> int:
-    """Map an output offset back to the input; offsets inside a replacement map to its ends."""
-    shift = 0
-    for rep in reps:
-        if opos < rep["new_start"] or (not start and opos == rep["new_start"]):
-            break
+    def to_input(self, opos: int, start: bool) -> int:
+        """An output offset in the input; offsets inside a replacement map to its ends."""
+        # the last replacement that begins before opos (at opos, for an end offset: not it)
+        i = (bisect_right(self.new_starts, opos) if start else bisect_left(self.new_starts, opos)) - 1
+        if i < 0:
+            return opos
+        rep = self.reps[i]
         if opos < rep["new_end"] or (not start and opos == rep["new_end"]):
             return rep["start"] if start else rep["end"]
-        shift = rep["end"] - rep["new_end"]
-    return opos + shift
+        return opos + rep["end"] - rep["new_end"]
 
 
 def expand_to_words(text: str, start: int, end: int) -> Tuple[int, int]:
@@ -110,11 +87,14 @@ def merge_regions(regions: List[Region]) -> List[Region]:
     """Sort and merge overlapping regions; the longest NER span gives the label."""
     regions = sorted(regions, key=lambda r: (r.start, -r.end))
     merged: List[List[Region]] = []
+    end = -1
     for r in regions:
-        if merged and r.start < max(x.end for x in merged[-1]):
+        if merged and r.start < end:
             merged[-1].append(r)
+            end = max(end, r.end)
         else:
             merged.append([r])
+            end = r.end
     out = []
     for group in merged:
         if len(group) == 1:
