@@ -84,7 +84,7 @@ from legal_anon.pipeline.names import (
     is_abbreviation,
     is_person,
     is_titled_name,
-    looks_like_a_name,
+    is_common_word,
     organisation_short_forms,
     parenthesised_words,
     pseudonym_numbers,
@@ -254,21 +254,18 @@ class Anonymizer:
         * with ``entity_consistency``, an organisation's short forms and the abbreviations
           next to masked spans (``extra``).
 
-        Each leaks anywhere in the output, even inside a longer word, except a candidate
-        that is a common word ("editor") and a name part shorter than ``min_length``
-        ("Li"): those leak as whole words."""
+        Each leaks anywhere in the output, even inside a longer word, except a common
+        word (no capital letter or digit: "editor") and a name part shorter than
+        ``min_length`` ("Li"): those leak as whole words."""
         out = ProtectedStrings()
         out.update(extra)
         settings = self.settings
         for r in regions:
             s = text[r.start:r.end]
-            if n_visible(s) >= settings.min_length:
-                if r.source != SOURCE_CANDIDATE:
-                    out.add(s, r, whole_word=False)
-                elif not identifies_no_one(s):
-                    # a low-confidence candidate: a name or number like any other, a
-                    # common word ("editor") as a whole word
-                    out.add(s, r, whole_word=not looks_like_a_name(s))
+            if n_visible(s) >= settings.min_length and not (r.source == SOURCE_CANDIDATE and identifies_no_one(s)):
+                # a name or number leaks even inside a longer word ("Kowalczyks"), a common
+                # word ("editor") as a whole word ("editorial" is no leak)
+                out.add(s, r, whole_word=is_common_word(s))
             if settings.mask_name_parts and is_person(r.label):
                 # the same person: a surname alone ("Yalman" of "Mr Galip Yalman"), and with
                 # entity_consistency every distinctive part ("Galip", "YALMAN", "Nowak" of

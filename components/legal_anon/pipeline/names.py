@@ -88,6 +88,12 @@ def looks_like_a_name(text: str) -> bool:
         w.rstrip(".").casefold() not in STOP_WORDS for w in words)
 
 
+def is_common_word(text: str) -> bool:
+    """No capital letter and no digit ("editor", "his son"): ordinary vocabulary, so it is
+    found as a whole word only ("editorial" is not the masked "editor")."""
+    return not any(c.isupper() or c.isdigit() for c in text)
+
+
 def identifies_no_one(text: str) -> bool:
     """Only stop words or punctuation ("and", "of the", "’s"): masked where a model found
     it, but protecting it everywhere would blank out the language, not a person."""
