@@ -26,18 +26,15 @@ Operators (``operators = {"PERSON": "pseudonym", ...}``, the rest use ``default_
                never stored in the pipeline, and a missing salt is an error
 ``keep``       left as it is (not masked)
 
-Guarantees (for every masked span whose text has at least ``min_length`` non-space
-characters):
-
-1. overlapping spans are merged into one replaced region;
-2. with ``mask_all_occurrences`` (default) every other occurrence of a masked surface
-   string in the document - case-sensitive, on word boundaries - is masked too, with the
-   label (and pseudonym) of the span it copies, recorded with ``source="occurrence"``;
-3. a final check re-scans the output for every masked surface string, as a plain
-   substring; anything found is traced back to the input, masked (``source="repair"``)
-   and the output rebuilt. A replacement string never contains masked text. If the
-   check cannot be satisfied an ``AnonymizationError`` is raised - the component never
-   returns output that contains the text of a span it masked.
+The guarantee (stated once, in docs/anonymizer.md, "The guarantee"): the output never
+contains a protected string - the text of every replaced region (from ``doc.ents``,
+candidates, occurrences or repairs), every distinctive part of a masked person's name and,
+with entity consistency, an organisation's short forms and abbreviations. Overlapping
+spans merge into one region; every other occurrence of a protected string is masked too
+(``mask_all_occurrences``, ``source="occurrence"``); a final check scans the output and
+repairs what it finds (``source="repair"``), or raises ``AnonymizationError``. The
+strings are searched in one pass (``legal_anon.pipeline.protected``), so the time grows
+linearly with the document.
 
 Entity-level consistency (``entity_consistency``, default on; TAB counts an entity as
 protected only when every mention is masked; see ``legal_anon.pipeline.names``): every distinctive
@@ -52,10 +49,10 @@ A span that starts with a personal title and a capitalised word ("Mr Popescu") i
 as a person (label ``titled_names_as``, default PERSON) whatever label the NER gave it, so
 that it gets the person's pseudonym.
 
-Shorter strings (a lone "A" or "15") are masked where detected but are not propagated
-or re-checked document-wide: they occur everywhere as ordinary text. So are low-confidence
-candidates that do not look like a name or number ("and", "his son": no capital letter or
-digit, or only stop words).
+Exceptions (documented there): replaced strings shorter than ``min_length`` (a lone
+"A" or "15") and recall-control candidates made only of stop words ("and", "his") are masked
+where detected but not propagated or re-checked; a common word (no capital or digit) is
+checked as a whole word.
 """
 from __future__ import annotations
 
