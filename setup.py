@@ -15,6 +15,7 @@ setup(
     python_requires=">=3.10",
     package_dir={"": "components"},
     packages=find_packages("components"),
+    package_data={"legal_anon.review": ["static/*.js", "static/*.css"]},
     install_requires=[
         "spacy>=3.8,<3.9",
         "torch",
@@ -26,6 +27,7 @@ setup(
         "vectors": ["gensim", "pyarrow"],
         "transformers": ["spacy-transformers>=1.4,<1.5"],
         "ray": ["ray[data]"],
+        "review": ["fastapi", "uvicorn"],
     },
     entry_points={
         "spacy_factories": [

@@ -4,6 +4,7 @@
     legal-anon INPUT...                      # the same: anonymize is the default command
     cat judgment.txt | legal-anon -          # anonymized text on stdout
     legal-anon assemble training/bilstm_crf/model-best training/en_legal_anon --operator PERSON=pseudonym
+    legal-anon review REVIEW_DIR --reviewer NAME   # check and correct the masks in a local web page
 
 Reading (``legal_anon.io.sources``), running the pipeline (``legal_anon.engines.local``) and writing
 (``legal_anon.io.sinks``) are separate jobs; this module parses options, loads the pipeline
@@ -29,7 +30,7 @@ from legal_anon.engines.local import UsageError, parse_mask_threshold
 
 DEFAULT_MODEL = "en_legal_anon"
 EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("anonymize", "assemble")
+COMMANDS = ("anonymize", "assemble", "review")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Find and mask identifying information in legal documents.")
@@ -237,6 +238,13 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
         bar.close()
         if writer is not None:
             finish(output, fmts, runner.order, errors, review_dir)
+            if review_dir is not None:
+                from legal_anon.review.store import write_run_manifest
+
+                anonymizer_name = next(n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == "anonymizer")
+                write_run_manifest(review_dir, output=output, formats=fmts, model=model,
+                                   anonymizer=nlp.config["components"][anonymizer_name],
+                                   fingerprint=writer.fingerprint, doc_ids=runner.order)
         else:
             sink.close()
         if engine == "ray":
@@ -291,6 +299,27 @@ def assemble(
     nlp.to_disk(output)
     print(f"legal-anon: saved {output} with pipeline {nlp.pipe_names} "
           f"(anonymizer operators: {cfg.get('operators', {})}, default {cfg.get('default_operator', 'replace')})")
+
+
+# --------------------------------------------------------------------------- review
+
+
+@app.command("review")
+def review(
+    review_dir: Path = typer.Argument(..., help="The --review-dir folder of a `legal-anon anonymize` run"),
+    reviewer: str = typer.Option(..., "--reviewer", help="Your name: the annotator layer of your corrections and the audit"),
+    host: Optional[str] = typer.Option(None, "--host", help="Address to serve on (default 127.0.0.1; any other is warned about)"),
+    port: int = typer.Option(0, "--port", help="Port (default: a free one)"),
+):
+    """Check and correct the masks of an anonymize run in a local web page (docs/review.md)."""
+    from legal_anon.review.serve import serve
+    from legal_anon.review.store import ReviewError
+
+    try:
+        serve(review_dir, reviewer, host, port)
+    except (ReviewError, ValueError, OSError) as e:
+        print(f"legal-anon: cannot review {review_dir}: {e}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -42,6 +42,8 @@ class AnonymizedRecord:
     words: int
     chars: int
     original: str = field(repr=False, default="")
+    # the recall control's candidates with their confidence, for the review material only
+    candidates: List[Dict[str, Any]] = field(repr=False, default_factory=list)
 
 
 @dataclass
@@ -157,7 +159,18 @@ def record_from_doc(item: InputDoc, doc) -> AnonymizedRecord:
         words=sum(1 for t in doc if not t.is_space),
         chars=len(doc.text),
         original=doc.text,
+        candidates=candidates_of(doc),
     )
+
+
+def candidates_of(doc, key: str = "ent_candidates") -> List[Dict[str, Any]]:
+    """The recall control's candidates (``doc.spans[key]``) with their scores, if any."""
+    if key not in doc.spans:
+        return []
+    group = doc.spans[key]
+    scores = list(group.attrs.get("scores", [None] * len(group)))
+    return [{"start": s.start_char, "end": s.end_char, "label": s.label_,
+             "score": None if p is None else float(p)} for s, p in zip(group, scores)]
 
 
 def precheck(item: InputDoc, max_chars: Optional[int]) -> Optional[DocumentError]:

@@ -138,7 +138,8 @@ class DocumentWriter:
             write_atomic(self.review_dir / "html" / f"{name}.html",
                          review_page(record.doc_id, record.original, record.anonymized, record.replacements))
             review = {"doc_id": record.doc_id, "source": record.source, "entities": record.entities,
-                      "replacements": record.replacements}
+                      "replacements": record.replacements, "text": record.original,
+                      "candidates": record.candidates}
             write_atomic(self.review_dir / "records" / f"{name}.json", json.dumps(review, ensure_ascii=False))
         stored = {**public_record(record), "content_sha256": content_hash(record.original), "pipeline": self.fingerprint}
         write_atomic(self.out_dir / "records" / f"{name}.json", json.dumps(stored, ensure_ascii=False))
