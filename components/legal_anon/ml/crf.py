@@ -21,6 +21,27 @@ from legal_anon.ml.bioes import allowed_transitions
 from legal_anon.ml.segments import padded_batches, repair_segment_edges, segment_table
 
 IMPOSSIBLE = -10000.0
+# An exp-space step whose sum falls below this may have lost its dominant term to underflow
+# (terms are scaled by the step's best score; float64 keeps about 1e-308): such rows are
+# recomputed exactly in log space. Above it, what underflowed is < 1e-55 of the sum.
+UNDERFLOW = 1e-250
+
+
+def _log_step(score: torch.Tensor, trans: torch.Tensor, exp_trans: torch.Tensor, trans_max: torch.Tensor) -> torch.Tensor:
+    """log sum_i exp(score[b, i] + trans[i, j]) for every row b and tag j ([B, K] -> [B, K]).
+
+    One [B, K] x [K, K] matrix product in exp space, the row's maximum and ``trans_max``
+    factored out (``exp_trans = exp(trans - trans_max)``, exact zeros where ``trans`` is
+    -inf). Where a row's sum underflows -- scores spread by more than ~700, e.g. emissions
+    of +-1000 -- that row is recomputed with a log-sum-exp over [K, K], exact at any spread."""
+    top = score.max(dim=1, keepdim=True).values
+    total = torch.exp(score - top) @ exp_trans
+    out = torch.log(total.clamp_min(UNDERFLOW)) + top + trans_max
+    if float(total.detach().min()) < UNDERFLOW:
+        rows = (total < UNDERFLOW).any(dim=1).nonzero().squeeze(1)
+        exact = torch.logsumexp(score[rows].unsqueeze(2) + trans.unsqueeze(0), dim=1)
+        out = out.index_put((rows,), exact)
+    return out
 
 
 class ConstrainedCRF(CRF):
@@ -47,63 +68,64 @@ class ConstrainedCRF(CRF):
         self.transitions.masked_fill_(self.bad_trans, IMPOSSIBLE)
         self.end_transitions.masked_fill_(self.bad_end, IMPOSSIBLE)
 
+    def _log_potentials(self):
+        """(start, trans, exp(trans - max), max, end) in float64 with the forbidden
+        transitions at -inf, so that they contribute exact zeros at any emission spread
+        (the pinned -10000 is only "small" next to emissions well under 10000)."""
+        neg_inf = float("-inf")
+        start = self.start_transitions.to(torch.float64).masked_fill(self.bad_start, neg_inf)
+        trans = self.transitions.to(torch.float64).masked_fill(self.bad_trans, neg_inf)
+        end = self.end_transitions.to(torch.float64).masked_fill(self.bad_end, neg_inf)
+        trans_max = trans.max()
+        return start, trans, torch.exp(trans - trans_max), trans_max, end
+
     def _compute_normalizer(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Log-partition per sequence ([T, B, K] emissions, seq-first as pytorch-crf calls it).
 
         The same forward algorithm as pytorch-crf's, computed with one [B, K] x [K, K]
-        matrix product in exp space per step (float64, rescaled by the running maximum)
-        instead of a log-sum-exp over a [B, K, K] tensor: with many tags (MultiCoNER's 33
-        types = 133 BIOES tags) that log-sum-exp dominated training time. Forbidden
-        transitions (-10000) become exact zeros. Tested against pytorch-crf's values and
-        gradients in tests/test_crf.py."""
-        seq_length = emissions.size(0)
+        matrix product in exp space per step (float64, ``_log_step``) instead of a
+        log-sum-exp over a [B, K, K] tensor: with many tags (MultiCoNER's 33 types = 133
+        BIOES tags) that log-sum-exp dominated training time. Forbidden transitions are
+        -inf, i.e. exact zeros. Tested against pytorch-crf's values and gradients in
+        tests/test_crf.py."""
+        start, trans, exp_trans, trans_max, end = self._log_potentials()
         em = emissions.to(torch.float64)
-        trans = self.transitions.to(torch.float64)
-        trans_max = trans.max()
-        exp_trans = torch.exp(trans - trans_max)
-        score = self.start_transitions.to(torch.float64) + em[0]
-        for i in range(1, seq_length):
-            top = score.max(dim=1, keepdim=True).values
-            total = torch.exp(score - top) @ exp_trans
-            nxt = torch.log(total.clamp_min(1e-300)) + top + trans_max + em[i]
+        score = start + em[0]
+        for i in range(1, emissions.size(0)):
+            nxt = _log_step(score, trans, exp_trans, trans_max) + em[i]
             score = torch.where(mask[i].unsqueeze(1).bool(), nxt, score)
-        score = score + self.end_transitions.to(torch.float64)
-        return torch.logsumexp(score, dim=1).to(emissions.dtype)
+        return torch.logsumexp(score + end, dim=1).to(emissions.dtype)
 
     def marginals(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Token marginals P(tag_t = k | sentence): [B, T, K], rows summing to 1 (0 at padding).
+        """Token marginals P(tag_t = k | sentence): [B, T, K], rows summing to 1, 0 at padding.
 
         Forward-backward over the same constrained transitions as Viterbi and the
-        likelihood (forbidden ones are exact zeros), in exp space with the running maximum
-        factored out, float64: the forward pass is ``_compute_normalizer``'s recursion,
-        the backward pass its mirror image. ``mask`` is right-padded."""
+        likelihood, float64: the forward pass is ``_compute_normalizer``'s recursion, the
+        backward pass its mirror image (``_log_step`` both ways). Forbidden tags (an I/E
+        first, a B/I last, anything but I/E after B) get exactly 0.0 and padding exactly
+        0.0 at any emission spread: the recursion stops at each row's length (``mask`` is
+        right-padded) and the emissions at padding are never read."""
         self.constrain()
         B, T, K = scores.shape
-        em = scores.to(torch.float64)
-        trans = self.transitions.to(torch.float64)
-        trans_max = trans.max()
-        exp_trans = torch.exp(trans - trans_max)
+        mask = mask.bool()
+        em = scores.to(torch.float64).masked_fill(~mask.unsqueeze(2), 0.0)
+        start, trans, exp_trans, trans_max, end = self._log_potentials()
         lengths = mask.long().sum(dim=1)
         alpha = torch.empty((B, T, K), dtype=torch.float64, device=scores.device)
-        alpha[:, 0] = self.start_transitions.to(torch.float64) + em[:, 0]
+        alpha[:, 0] = start + em[:, 0]
         for t in range(1, T):
-            prev = alpha[:, t - 1]
-            top = prev.max(dim=1, keepdim=True).values
-            total = torch.exp(prev - top) @ exp_trans
-            alpha[:, t] = torch.log(total.clamp_min(1e-300)) + top + trans_max + em[:, t]
+            nxt = _log_step(alpha[:, t - 1], trans, exp_trans, trans_max) + em[:, t]
+            alpha[:, t] = torch.where(mask[:, t].unsqueeze(1), nxt, alpha[:, t - 1])
         beta = torch.empty((B, T, K), dtype=torch.float64, device=scores.device)
-        end = self.end_transitions.to(torch.float64).expand(B, K)
+        end = end.expand(B, K)
         beta[:, T - 1] = end
         for t in range(T - 2, -1, -1):
-            nxt = beta[:, t + 1] + em[:, t + 1]
-            top = nxt.max(dim=1, keepdim=True).values
-            total = torch.exp(nxt - top) @ exp_trans.T
-            inner = torch.log(total.clamp_min(1e-300)) + top + trans_max
-            beta[:, t] = torch.where((lengths - 1 == t).unsqueeze(1), end, inner)
+            inner = _log_step(beta[:, t + 1] + em[:, t + 1], trans.T, exp_trans.T, trans_max)
+            beta[:, t] = torch.where((t >= lengths - 1).unsqueeze(1), end, inner)
         last = alpha[torch.arange(B, device=scores.device), (lengths - 1).clamp_min(0)]
         log_z = torch.logsumexp(last + end, dim=1)
         probs = torch.exp(alpha + beta - log_z[:, None, None])
-        return (probs * mask.unsqueeze(2)).to(torch.float32)
+        return torch.where(mask.unsqueeze(2), probs, torch.zeros_like(probs)).to(torch.float32)
 
     def nll(self, scores: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, norm: float) -> torch.Tensor:
         """Summed negative log-likelihood of the gold tags, divided by ``norm``."""
