@@ -179,6 +179,17 @@ def test_conll_malformed_line_is_an_error_with_line_number(tmp_path):
         convert_conll_file(path, None)
 
 
+def test_conll_bad_tag_names_the_line_of_the_tag(tmp_path):
+    path = tmp_path / "bad.conll"
+    path.write_text("-DOCSTART- -X- -X- O\n\nJohn NNP B-NP B-PER\nSmith NNP I-NP I-PER\nsaid VBD B-VP X-PER\n",
+                    encoding="utf8")
+    with pytest.raises(ConversionError, match=r"bad.conll:5: unknown tag 'X-PER'"):
+        convert_conll_file(path, None)
+    path.write_text("a O\n\nJohn B-PER\nSmith E-PER\n", encoding="utf8")
+    with pytest.raises(ConversionError, match=r"bad.conll:4: tag 'E-PER' is not valid in scheme iob1"):
+        convert_conll_file(path, None, scheme="iob1")
+
+
 def test_real_conll2003_train_has_the_published_entity_counts():
     docs, report = convert_conll_file(shared_file("conll2003/train.txt"), None, scheme="iob1")
     assert report.notes["sentences"] == 14041 and report.tokens == 203621

@@ -24,10 +24,11 @@ def read_conll(path: Path) -> Iterator[Optional[Sentence]]:
     path = Path(path)
     tokens: List[str] = []
     tags: List[str] = []
+    lines: List[int] = []
     start_line = 1
 
     def sentence() -> Sentence:
-        return Sentence(tokens=list(tokens), tags=list(tags), where=f"{path}:{start_line}")
+        return Sentence(tokens=list(tokens), tags=list(tags), where=f"{path}:{start_line}", lines=list(lines))
 
     for lineno, raw in enumerate(read_utf8(path).split("\n"), start=1):
         line = raw.strip()
@@ -36,6 +37,7 @@ def read_conll(path: Path) -> Iterator[Optional[Sentence]]:
                 yield sentence()
                 tokens.clear()
                 tags.clear()
+                lines.clear()
             if line.startswith("-DOCSTART-"):
                 yield DOC_BOUNDARY
             start_line = lineno + 1
@@ -45,6 +47,7 @@ def read_conll(path: Path) -> Iterator[Optional[Sentence]]:
             raise ConversionError(f"{path}:{lineno}: expected at least 2 columns (token ... tag), got {line!r}")
         tokens.append(cols[0])
         tags.append(cols[-1])
+        lines.append(lineno)
     if tokens:
         yield sentence()
 

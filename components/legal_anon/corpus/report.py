@@ -6,8 +6,6 @@ Each input mention gets exactly one outcome: an entity in ``doc.ents``, or a rea
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +13,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from spacy.tokens import Doc, DocBin
 from wasabi import msg
+
+from legal_anon.io.atomic import write_atomic  # the project's one atomic writer (converters and outputs)
 
 
 class ConversionError(ValueError):
@@ -96,6 +96,7 @@ class ConversionReport:
         )
 
     def save(self, path: Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         write_atomic(Path(path), json.dumps(self.to_dict(), indent=2).encode("utf8"))
 
 
@@ -108,23 +109,6 @@ def _counter_table(title: str, counter: Counter) -> None:
     msg.table(rows, header=(title, "n"), divider=True, widths=(max(len(title), *(len(str(k)) for k, _ in rows)), 7))
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file and rename, so no half-written output is ever left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give outputs the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_docbin(docs: Iterable[Doc], path: Path) -> int:
     """Serialize docs (with span groups and user data) to a .spacy file, atomically."""
     db = DocBin(store_user_data=True)
@@ -132,6 +116,7 @@ def write_docbin(docs: Iterable[Doc], path: Path) -> int:
     for doc in docs:
         db.add(doc)
         n += 1
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(Path(path), db.to_bytes())
     return n
 

@@ -20,7 +20,12 @@ REPAIR_UNCLOSED = "BIOES entity not closed by E- (closed at its last I-/B- token
 
 
 class TagError(ValueError):
-    """A tag that no scheme can read (e.g. 'X-PER', 'B-', an unknown integer)."""
+    """A tag that no scheme can read (e.g. 'X-PER', 'B-', an unknown integer); ``index`` is
+    its position in the sequence when known (converters turn it into a line number)."""
+
+    def __init__(self, message: str, index: Optional[int] = None):
+        super().__init__(message)
+        self.index = index
 
 
 def parse_tag(tag: str) -> Tuple[str, Optional[str]]:
@@ -55,12 +60,17 @@ def tags_to_spans(tags: Sequence[str], scheme: str = "auto") -> Tuple[List[Token
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown tag scheme {scheme!r}; choose one of {SCHEMES}")
-    parsed = [parse_tag(t) for t in tags]
+    parsed = []
+    for i, tag in enumerate(tags):
+        try:
+            parsed.append(parse_tag(tag))
+        except TagError as e:
+            raise TagError(str(e), i) from None
     if scheme == "auto":
         scheme = "bioes" if any(p in ("E", "S") for p, _ in parsed) else "iob2"
     if scheme != "bioes" and any(p in ("E", "S") for p, _ in parsed):
-        bad = next(t for t, (p, _) in zip(tags, parsed) if p in ("E", "S"))
-        raise TagError(f"tag {bad!r} is not valid in scheme {scheme}")
+        i = next(i for i, (p, _) in enumerate(parsed) if p in ("E", "S"))
+        raise TagError(f"tag {tags[i]!r} is not valid in scheme {scheme}", i)
     spans: List[TokenSpan] = []
     repairs: Counter = Counter()
     start: Optional[int] = None

@@ -23,6 +23,13 @@ class Sentence:
     tokens: List[str]
     tags: List[str]
     where: str  # "file:line" for error messages
+    lines: Optional[List[int]] = None  # each token's line (CoNLL: one token per line)
+
+    def where_token(self, index: Optional[int]) -> str:
+        """``where`` for the token at ``index``: its own line when known."""
+        if index is None or not self.lines or not 0 <= index < len(self.lines):
+            return self.where
+        return f"{self.where.rsplit(':', 1)[0]}:{self.lines[index]}"
 
 
 def check_sentence(sent: Sentence) -> None:
@@ -68,7 +75,7 @@ def sentences_to_docs(
         try:
             spans, repairs = tags_to_spans(sent.tags, scheme=scheme)
         except TagError as e:
-            raise ConversionError(f"{sent.where}: {e}") from None
+            raise ConversionError(f"{sent.where_token(e.index)}: {e}") from None
         report.repaired.update(repairs)
         for _, _, label in spans:
             report.mentions_in[label] += 1

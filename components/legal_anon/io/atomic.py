@@ -17,7 +17,8 @@ from typing import Optional, Union
 TEMP_PREFIX = ".tmp-"
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process's umask (read by setting it and back: there is no getter)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -34,7 +35,7 @@ def write_atomic(path: Union[str, Path], data: Union[str, bytes], *, private: bo
         while view:
             view = view[os.write(fd, view):]
         os.fsync(fd)
-        os.fchmod(fd, 0o600 if private else (mode if mode is not None else 0o666 & ~_umask()))
+        os.fchmod(fd, 0o600 if private else (mode if mode is not None else 0o666 & ~current_umask()))
         os.close(fd)
         fd = -1
         os.replace(tmp, path)
