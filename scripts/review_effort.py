@@ -95,13 +95,11 @@ def walk(masks: List[Dict], gold: List[Span], steps: List[int]) -> Dict[int, Cou
     return out
 
 
-def main(
-    tab_json: Path = typer.Argument(..., help="TAB JSON with gold annotations (e.g. assets/tab_subset/echr_dev.json)"),
-    model: str = typer.Option("en_legal_anon", "-m", "--model"),
-    thresholds: str = typer.Option("0.02,0.4", help="--mask-threshold values to measure"),
-    walk_steps: str = typer.Option("5,10,20", "--walk", help="steps of the uncertain walk to report"),
-    out: Optional[Path] = typer.Option(None, "--out", help="also write the figures as JSON"),
-):
+def review_with_gold(tab_json: Path, model: str, threshold: str, work: Path, steps: List[int],
+                     only: Optional[List[str]] = None) -> Dict:
+    """Anonymize ``tab_json`` into ``work`` with ``--review-dir``, then play the gold masks of
+    every judgment (or of ``only``) through the review API; ``work/review/review/corrections.json``
+    holds the result as TAB JSON."""
     from fastapi.testclient import TestClient
 
     from legal_anon.cli import main as cli
@@ -110,45 +108,57 @@ def main(
     from legal_anon.review.store import ReviewStore
 
     records = {r["doc_id"]: r for r in load_tab_json(tab_json)}
+    rc = cli(["anonymize", str(tab_json), "-m", model, "-o", str(work / "out"), "--review-dir",
+              str(work / "review"), "-f", "text,json", "-q", "--mask-threshold", threshold])
+    if rc != 0:
+        raise SystemExit(f"anonymize failed at threshold {threshold} (exit {rc})")
+    store = ReviewStore(work / "review")
+    token = "effort"
+    client = TestClient(create_app(store, ReviewOutputs(store.run), "gold", token, ["testserver"]))
+    page = client.get(f"/?token={token}").text
+    csrf = page.split("name='csrf-token' content='")[1].split("'")[0]
+    headers = {"X-Review-Token": token, "X-CSRF-Token": csrf}
+    total: Counter = Counter()
+    walks = {n: Counter() for n in steps}
+    for doc_id in store.doc_ids:
+        if only is not None and doc_id not in only:
+            continue
+        doc = client.get(f"/api/docs/{doc_id}", headers=headers).json()
+        gold = gold_masks(records[doc_id])
+        actions, final = play(doc["text"], doc["masks"], gold)
+        r = client.post(f"/api/save/{doc_id}", json={"version": doc["version"], "masks": final, "accept": True},
+                        headers=headers)
+        if r.status_code != 200:
+            raise SystemExit(f"{doc_id}: the save was refused: {r.text}")
+        saved = json.loads((work / "out" / "spans.jsonl").read_text(encoding="utf8").splitlines()[
+            store.doc_ids.index(doc_id)])
+        masked = {i for x in saved["replacements"] for i in range(x["start"], x["end"])}
+        unmasked_gold = [g for g in gold if any(i not in masked and not doc["text"][i].isspace()
+                                                for i in range(g[0], g[1]))]
+        if unmasked_gold:
+            raise SystemExit(f"{doc_id}: gold mentions left unmasked after the save: {unmasked_gold[:3]}")
+        total.update(actions)
+        total["documents"] += 1
+        total["gold_mentions"] += len(gold)
+        total["model_masks"] += len(doc["masks"])
+        for n, c in walk(doc["masks"], gold, steps).items():
+            walks[n].update(c)
+    return {"actions": dict(total), "walk": {n: dict(c) for n, c in walks.items()}}
+
+
+def main(
+    tab_json: Path = typer.Argument(..., help="TAB JSON with gold annotations (e.g. assets/tab_subset/echr_dev.json)"),
+    model: str = typer.Option("en_legal_anon", "-m", "--model"),
+    thresholds: str = typer.Option("0.02,0.4", help="--mask-threshold values to measure"),
+    walk_steps: str = typer.Option("5,10,20", "--walk", help="steps of the uncertain walk to report"),
+    out: Optional[Path] = typer.Option(None, "--out", help="also write the figures as JSON"),
+):
     steps = [int(s) for s in walk_steps.split(",")]
     report = {}
     for threshold in thresholds.split(","):
         work = Path(tempfile.mkdtemp(prefix="review_effort_"))
         try:
-            rc = cli(["anonymize", str(tab_json), "-m", model, "-o", str(work / "out"), "--review-dir",
-                      str(work / "review"), "-f", "text,json", "-q", "--mask-threshold", threshold])
-            if rc != 0:
-                raise SystemExit(f"anonymize failed at threshold {threshold} (exit {rc})")
-            store = ReviewStore(work / "review")
-            token = "effort"
-            client = TestClient(create_app(store, ReviewOutputs(store.run), "gold", token, ["testserver"]))
-            page = client.get(f"/?token={token}").text
-            csrf = page.split("name='csrf-token' content='")[1].split("'")[0]
-            headers = {"X-Review-Token": token, "X-CSRF-Token": csrf}
-            total: Counter = Counter()
-            walks = {n: Counter() for n in steps}
-            for doc_id in store.doc_ids:
-                doc = client.get(f"/api/docs/{doc_id}", headers=headers).json()
-                gold = gold_masks(records[doc_id])
-                actions, final = play(doc["text"], doc["masks"], gold)
-                r = client.post(f"/api/save/{doc_id}", json={"version": doc["version"], "masks": final, "accept": True},
-                                headers=headers)
-                if r.status_code != 200:
-                    raise SystemExit(f"{doc_id}: the save was refused: {r.text}")
-                saved = json.loads((work / "out" / "spans.jsonl").read_text(encoding="utf8").splitlines()[
-                    store.doc_ids.index(doc_id)])
-                masked = {i for x in saved["replacements"] for i in range(x["start"], x["end"])}
-                unmasked_gold = [g for g in gold if any(i not in masked and not doc["text"][i].isspace()
-                                                        for i in range(g[0], g[1]))]
-                if unmasked_gold:
-                    raise SystemExit(f"{doc_id}: gold mentions left unmasked after the save: {unmasked_gold[:3]}")
-                total.update(actions)
-                total["documents"] += 1
-                total["gold_mentions"] += len(gold)
-                total["model_masks"] += len(doc["masks"])
-                for n, c in walk(doc["masks"], gold, steps).items():
-                    walks[n].update(c)
-            report[threshold] = {"actions": dict(total), "walk": {n: dict(c) for n, c in walks.items()}}
+            report[threshold] = review_with_gold(tab_json, model, threshold, work, steps)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     print("| threshold | documents | gold mentions | model masks | unmask | add | relabel | unmask + add per document |")

@@ -245,11 +245,40 @@ def convert_document(
     return docs
 
 
+def merge_reviewed(records: List[dict], path: Path) -> Tuple[int, int]:
+    """Add the documents of a reviewed TAB file (``legal-anon review``'s corrections.json)
+    to ``records``: a document already there gets the reviewer's layer as one more
+    annotator (its text must be the same); a new one is appended. Returns (merged, added)."""
+    by_id = {r["doc_id"]: r for r in records}
+    reviewed = load_tab_json(path)
+    for i, record in enumerate(reviewed):
+        validate_document(record, i, path)
+    merged = added = 0
+    for record in reviewed:
+        known = by_id.get(record["doc_id"])
+        if known is None:
+            records.append(record)
+            by_id[record["doc_id"]] = record
+            added += 1
+            continue
+        if known["text"] != record["text"]:
+            raise ConversionError(f"{path}: doc_id {record['doc_id']!r} has another text than the document of that "
+                                  "id in the corpus it is added to")
+        for layer, annotation in record["annotations"].items():
+            if layer in known["annotations"]:
+                raise ConversionError(f"{path}: doc_id {record['doc_id']!r}: annotator layer {layer!r} is already "
+                                      "in the corpus it is added to")
+            known["annotations"][layer] = annotation
+        merged += 1
+    return merged, added
+
+
 def convert_tab_file(
     input_path: Path, output_path: Optional[Path], policy: str = "per-annotator", lang: str = "en",
-    nlp: Optional[Language] = None,
+    nlp: Optional[Language] = None, reviewed: Sequence[Path] = (),
 ) -> Tuple[List[Doc], ConversionReport]:
-    """Validate the whole file first, convert, check the report, then write atomically."""
+    """Validate the whole file first (and the ``reviewed`` files, merged into it), convert,
+    check the report, then write atomically."""
     if policy not in POLICIES:
         raise ValueError(f"unknown annotator policy {policy!r}; choose one of {POLICIES}")
     input_path = Path(input_path)
@@ -260,6 +289,10 @@ def convert_tab_file(
     dupes = [d for d, n in ids.items() if n > 1]
     if dupes:
         raise ConversionError(f"{input_path}: duplicate doc_id(s) {dupes[:5]}")
+    merged = added = 0
+    for path in reviewed:
+        m, a = merge_reviewed(records, Path(path))
+        merged, added = merged + m, added + a
     nlp = nlp or spacy.blank(lang)
     report = ConversionReport(source=str(input_path), converter=f"TAB JSON (policy={policy})")
     docs: List[Doc] = []
@@ -267,6 +300,10 @@ def convert_tab_file(
         docs.extend(convert_document(nlp, record, policy, report))
     report.notes["annotator layers"] = sum(len(r["annotations"]) for r in records)
     report.notes["mentions kept in doc.spans['tab']"] = sum(len(d.spans[TAB_SPAN_KEY]) for d in docs)
+    if reviewed:
+        report.notes["reviewed files"] = len(reviewed)
+        report.notes["reviewed documents: a layer added to a known document"] = merged
+        report.notes["reviewed documents: new documents"] = added
     return finish_conversion(docs, report, output_path)
 
 
@@ -276,6 +313,12 @@ def main(
     policy: str = typer.Option("per-annotator", "--policy", "-p", help=f"Annotator policy: {', '.join(POLICIES)}"),
     lang: str = typer.Option("en", "--lang", help="Language of the blank tokenizer"),
     report_json: Optional[Path] = typer.Option(None, "--report-json", help="Also save the report as JSON"),
+    reviewed: str = typer.Option("", "--reviewed", help="Reviewed TAB JSON files (comma-separated; `legal-anon review`'s corrections.json) to add: the reviewer's layer joins a known document as one more annotator, a new document is added"),
 ):
     """Convert a TAB JSON file into a .spacy corpus and print the conversion report."""
-    run_converter(lambda: convert_tab_file(input_path, output_path, policy=policy, lang=lang), report_json)
+    extra = [Path(p.strip()) for p in reviewed.split(",") if p.strip()]
+    missing = [str(p) for p in extra if not p.is_file()]
+    if missing:
+        raise typer.BadParameter(f"no such reviewed file: {', '.join(missing)}", param_hint="--reviewed")
+    run_converter(lambda: convert_tab_file(input_path, output_path, policy=policy, lang=lang, reviewed=extra),
+                  report_json)
