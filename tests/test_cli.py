@@ -65,11 +65,13 @@ def test_folder_all_formats_bad_files_skipped(model_dir, input_dir, tmp_path, sa
                "--summary-json", str(out / "summary.json"), "-b", "4"])
     assert rc == 1  # some inputs failed
     err = capsys.readouterr().err
-    for bad in ("broken.json", "latin1.txt", "notext.jsonl"):
+    for bad in ("broken.json", "latin1.txt"):  # whole files that cannot be read
         assert f"skipped {input_dir / bad}" in err
     assert "not UTF-8 text (byte 3" in err
+    assert f"SKIPPED:   a ({input_dir / 'notext.jsonl'}): line 1: no 'text' key" in err  # one line of a file
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["inputs"] == 11 and len(summary["inputs_failed"]) == 3 and summary["docs"] == 12
+    assert summary["inputs"] == 11 and len(summary["inputs_failed"]) == 2 and summary["docs"] == 12
+    assert [f["doc_id"] for f in summary["docs_failed"]] == ["a"]
     assert summary["words"] > 3000 and summary["peak_rss_mb"] > 0
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert sorted(Path(e["source"]).name for e in errors) == ["broken.json", "latin1.txt", "notext.jsonl"]
@@ -79,6 +81,7 @@ def test_folder_all_formats_bad_files_skipped(model_dir, input_dir, tmp_path, sa
     # json spans: offsets and replacements that hold in both texts, but no original text
     records = [json.loads(line) for line in (out / "spans.jsonl").read_text().splitlines()]
     by_id = {d["doc_id"]: d["text"] for d in sample_docs}
+    docs_by_id = {d["doc_id"]: d for d in sample_docs}
     assert {r["doc_id"] for r in records} == set(list(by_id)[:12])
     for r in records:
         assert all("text" not in rep for rep in r["replacements"]) and all("text" not in e for e in r["entities"])
@@ -86,8 +89,12 @@ def test_folder_all_formats_bad_files_skipped(model_dir, input_dir, tmp_path, sa
             assert r["anonymized"][rep["new_start"]:rep["new_end"]] == rep["replacement"]
     # TAB format
     tab = json.loads((out / "tab_predictions.json").read_text())
-    assert set(tab) == {r["doc_id"] for r in records}
-    assert all(isinstance(s, list) and len(s) == 2 for spans in tab.values() for s in spans)
+    assert list(tab) == [r["doc_id"] for r in records]  # the same documents, in the same (input) order
+    nlp = spacy.load(model_dir)
+    for r in records:  # the pipeline's own replacements, and every gold masked mention of the layer covered
+        text = by_id[r["doc_id"]]
+        assert tab[r["doc_id"]] == [[x["start"], x["end"]] for x in nlp(text)._.anon_replacements] != []
+        assert not uncovered(docs_by_id[r["doc_id"]], tab[r["doc_id"]])
     # HTML of the anonymized text, a page per document and an index
     html_files = list((out / "html").glob("*.html"))
     assert len(html_files) == 13
@@ -116,8 +123,8 @@ def test_default_outputs_never_contain_a_masked_string_and_review_material_is_ap
         masked |= {r["text"] for r in rec["replacements"] if len(r["text"].strip()) >= 3}
     assert len(masked) > 50
     files = [p for p in out.rglob("*") if p.is_file()]
-    # texts, HTML pages + index, records, spans, TAB, a Parquet part, errors
-    assert len(files) == 12 + 13 + 12 + 4
+    # texts, HTML pages + index, records + the pipeline marker, spans, TAB, a Parquet part, errors
+    assert len(files) == 12 + 13 + 12 + 1 + 4
     for path in files:
         content = path.read_bytes().decode("utf8", errors="replace")
         if path.suffix == ".parquet":
@@ -208,7 +215,16 @@ def test_good_run_exit_zero_and_stdout_formats(model_dir, sample_docs, tmp_path,
     assert "PERSON_1" in captured.out and "legal-anon summary" in captured.err
     assert main([str(f), "-m", str(model_dir), "-f", "tab", "-q"]) == 0
     tab = json.loads(capsys.readouterr().out)
-    assert list(tab) == ["one"] and len(tab["one"]) > 5
+    doc = spacy.load(model_dir)(sample_docs[0]["text"])  # the pipeline itself, in this process
+    assert tab == {"one": [[r["start"], r["end"]] for r in doc._.anon_replacements]}
+    assert not uncovered(sample_docs[0], tab["one"])  # every masked mention of the gold layer is in the output
+
+
+def uncovered(doc, spans):
+    """The gold masked mentions (annotator1) that no predicted span covers."""
+    return [m["span_text"] for m in doc["annotations"]["annotator1"]["entity_mentions"]
+            if m["identifier_type"] != "NO_MASK"
+            and not any(s <= m["start_offset"] and m["end_offset"] <= e for s, e in spans)]
 
 
 def test_missing_model_or_input_is_usage_error(model_dir, tmp_path, capsys):
@@ -315,5 +331,7 @@ def test_a_rerun_resumes_only_what_is_missing_and_ends_with_the_same_files(model
     (folder / f"{sample_docs[0]['doc_id']}.txt").write_text(sample_docs[0]["text"] + " Mr Galip Yalman.", encoding="utf8")
     assert main(args) == 0
     assert json.loads((tmp_path / "s.json").read_text())["docs"] == 1
-    assert main(args + ["--operator", "DATETIME=keep"]) == 0
+    # another pipeline setting: the folder is refused (never two pipelines' outputs in one), or recomputed
+    assert main(args + ["--operator", "DATETIME=keep"]) == 2
+    assert main(args + ["--operator", "DATETIME=keep", "--overwrite"]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["docs"] == 10

@@ -9,8 +9,10 @@
 Reading (``legal_anon.io.sources``), running the pipeline (``legal_anon.engines.local``) and writing
 (``legal_anon.io.sinks``) are separate jobs; this module parses options, loads the pipeline
 with the anonymizer's options as config overrides, wires the three together and prints a
-summary. Exit status: 0 all good, 1 some inputs or documents were not processed, 2 a usage
-or model error. A closed stdout (``| head``) ends the run quietly.
+summary. Exit status: 0 all good, 1 some inputs or documents were not processed, 2 a usage,
+model or output-folder error (a write that fails mid-run included: what was written is kept
+and a rerun resumes), 130 interrupted (Ctrl-C: the same). A closed stdout (``| head``) ends
+the run quietly.
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ import typer
 from legal_anon.engines.local import UsageError, parse_mask_threshold
 
 DEFAULT_MODEL = "en_legal_anon"
-EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SHOWN_FAILED = 20  # documents listed in the summary; errors.jsonl has every one
 COMMANDS = ("anonymize", "assemble", "review")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -131,8 +134,11 @@ def print_summary(s: Dict[str, Any]) -> None:
               "do not share it as anonymized output", file=err)
     for f in s["inputs_failed"]:
         print(f"  FAILED:    {f['input']}: {f['reason']}", file=err)
-    for f in s["docs_failed"][:20]:
+    for f in s["docs_failed"][:SHOWN_FAILED]:
         print(f"  SKIPPED:   {f['doc_id']} ({f['source']}): {f['reason']}", file=err)
+    if len(s["docs_failed"]) > SHOWN_FAILED:
+        where = f"{s['output']}/errors.jsonl" if s["output"] else "--summary-json"
+        print(f"             ... and {len(s['docs_failed']) - SHOWN_FAILED} more (all in {where})", file=err)
 
 
 @app.command("anonymize")
@@ -162,6 +168,7 @@ def anonymize(
     engine: str = typer.Option("local", "--engine", help="local (this process; -n for spaCy's multiprocessing) or ray (Ray Data: a local cluster, or --ray-address)"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: start a local one)"),
     workers: int = typer.Option(2, "--workers", min=1, help="Ray engine: actors, each with the pipeline loaded once"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="-o holds another pipeline's outputs (other model, weights, settings or salt): remove them and recompute everything, instead of refusing"),
 ):
     """Anonymize files, folders or stdin."""
     raise typer.Exit(run_anonymize(**locals()))
@@ -170,14 +177,16 @@ def anonymize(
 def run_anonymize(inputs, model, output, formats, review_dir, input_format, text_key, batch_size, n_process,
                   max_length, max_chars, summary_json, quiet, operator, default_operator, salt_env, salt_file,
                   spans_key, min_length, no_occurrences, mask_threshold, engine="local", ray_address=None,
-                  workers=2) -> int:
+                  workers=2, overwrite=False) -> int:
     from tqdm import tqdm
 
-    from legal_anon.engines.local import DocumentError, LocalEngine, load_pipeline, pipeline_fingerprint
-    from legal_anon.io.sinks import DocumentWriter, StdoutWriter, check_formats, finish
+    from legal_anon.engines.local import (DocumentError, LocalEngine, check_recognizer, load_pipeline,
+                                          pipeline_fingerprint)
+    from legal_anon.io.sinks import DocumentWriter, OutputError, StdoutWriter, check_formats, finish
     from legal_anon.io.sources import FORMATS as INPUT_FORMATS
     from legal_anon.io.sources import count_documents, expand_inputs
 
+    writer = None
     try:
         fmts = [f.strip() for f in formats.split(",") if f.strip()]
         check_formats(fmts, output, review_dir)
@@ -188,21 +197,33 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
         if input_format not in INPUT_FORMATS:
             raise UsageError(f"--input-format must be one of {', '.join(INPUT_FORMATS)}")
         items = expand_inputs(inputs)
-        missing = [i.name for i in items if i.path is not None and not i.path.exists()]
+        missing = [i.name for i in items if i.path is not None and i.error is None and not i.path.exists()]
         if not items or missing:
             raise UsageError(f"no such input: {', '.join(missing)}" if missing else "no input files found")
+        for folder, what in ((output, "output folder"), (review_dir, "review folder"),
+                             (summary_json.parent if summary_json else None, "summary's folder")):
+            if folder is not None:
+                check_folder(folder, what)  # before the model loads: a bad folder costs nothing
         anonymizer = anonymizer_overrides(operator, default_operator, salt_env, salt_file, spans_key, min_length,
                                           no_occurrences)
         threshold = parse_mask_threshold(mask_threshold)
         nlp = load_pipeline(model, anonymizer, threshold)  # also checks the model, operators and salt here
-    except (UsageError, ValueError) as e:
+        check_recognizer(nlp)
+        if output is not None:
+            writer = DocumentWriter(output, fmts, pipeline_fingerprint(nlp), review_dir)
+            removed = writer.start_run(overwrite)  # refuses a folder of another pipeline
+            if removed:
+                print(f"legal-anon: --overwrite: removed {removed} files of another pipeline's run from {output}",
+                      file=sys.stderr)
+    except (UsageError, ValueError, OutputError) as e:
         print(f"legal-anon: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        print(f"legal-anon: cannot prepare the output folder {output}: {e.strerror or e}", file=sys.stderr)
         return EXIT_USAGE
     stats = RunStats()
     errors: List[DocumentError] = []
-    writer = DocumentWriter(output, fmts, pipeline_fingerprint(nlp), review_dir) if output is not None else None
-    if writer is not None:
-        writer.prepare()
+    done: List[str] = []
     sink = writer if writer is not None else StdoutWriter(fmts[0])
     if engine == "ray":
         from legal_anon.engines.ray_data import RayEngine
@@ -227,32 +248,39 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
                 errors.append(result)
             elif result.resumed:
                 stats.docs_resumed += 1
+                done.append(result.doc_id)
             else:
                 stats.add(result, max_length or nlp.max_length)
+                done.append(result.doc_id)
             bar.update(1)
+    except KeyboardInterrupt:
+        failure = "interrupted"
+    except OutputError as e:
+        failure = str(e)
     except Exception as e:  # a cluster that cannot run the pipeline (no salt on its nodes, no model there)
         if engine != "ray":
             raise
-        failure = f"the Ray engine failed ({type(e).__name__}): {str(e)[-2000:]}"
+        failure = output_error_in(e) or f"the Ray engine failed ({type(e).__name__}): {str(e)[-2000:]}"
     finally:
         bar.close()
-        if writer is not None:
-            finish(output, fmts, runner.order, errors, review_dir)
-            if review_dir is not None:
-                from legal_anon.review.store import write_run_manifest
-
-                anonymizer_name = next(n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == "anonymizer")
-                write_run_manifest(review_dir, output=output, formats=fmts, model=model,
-                                   anonymizer=nlp.config["components"][anonymizer_name],
-                                   fingerprint=writer.fingerprint, doc_ids=runner.order)
-        else:
-            sink.close()
         if engine == "ray":
             runner.stop()
-    if failure:
-        print(f"legal-anon: {failure}\nlegal-anon: what was written is kept; rerun the command to resume.",
-              file=sys.stderr)
-        return EXIT_USAGE
+    if failure is None:
+        try:
+            if writer is not None:
+                finish(output, fmts, runner.order, errors, review_dir, done=done, fingerprint=writer.fingerprint)
+                if review_dir is not None:
+                    write_manifest(review_dir, output, fmts, model, nlp, writer.fingerprint,
+                                   [d for d in runner.order if d in set(done)])
+            else:
+                sink.close()
+        except KeyboardInterrupt:
+            failure = "interrupted"
+        except OSError as e:  # OutputError is not an OSError: the collections' own writes
+            failure = f"cannot write the collections in {output}: {e.strerror or e}"
+    if failure is not None:
+        print_stopped(failure, stats, output)
+        return EXIT_INTERRUPTED if failure == "interrupted" else EXIT_USAGE
     summary = stats.as_dict()
     summary.update({"engine": runner.name, "model": model, "inputs": len(items), "batch_size": batch_size,
                     "n_process": n_process, "workers": workers if engine == "ray" else None,
@@ -260,9 +288,67 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
                     "review_dir": str(review_dir) if review_dir else None, "renamed_doc_ids": runner.renamed})
     print_summary(summary)
     if summary_json:
-        summary_json.parent.mkdir(parents=True, exist_ok=True)
-        summary_json.write_text(json.dumps(summary, indent=2), encoding="utf8")
+        try:
+            summary_json.write_text(json.dumps(summary, indent=2), encoding="utf8")
+        except OSError as e:
+            print(f"legal-anon: cannot write the summary {summary_json}: {e.strerror or e}", file=sys.stderr)
+            return EXIT_USAGE
     return EXIT_INPUT_ERRORS if stats.inputs_failed or stats.docs_failed else EXIT_OK
+
+
+def check_folder(folder: Path, what: str) -> None:
+    """A folder the run can write into: created if missing, probed with a temp file."""
+    import tempfile
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"the {what} {folder} is not a folder (a file of that name exists)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create the {what} {folder}: {e.strerror or e}") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".tmp-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"cannot write to the {what} {folder}: {e.strerror or e}") from None
+
+
+def output_error_in(e: BaseException) -> Optional[str]:
+    """The message of an OutputError raised in a Ray worker, if that is what ended the run."""
+    from legal_anon.io.sinks import OutputError
+
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OutputError):
+            return str(e).strip().splitlines()[-1]
+        e = getattr(e, "cause", None) or e.__cause__ or e.__context__
+    return None
+
+
+def print_stopped(failure: str, stats: RunStats, output: Optional[Path]) -> None:
+    """What an interrupted or failed run leaves, and how to go on."""
+    err = sys.stderr
+    if failure == "interrupted":
+        print("\nlegal-anon: interrupted.", file=err)
+    else:
+        print(f"legal-anon: {failure}", file=err)
+    if output is None:
+        print(f"legal-anon: {stats.docs} documents written to stdout before it stopped.", file=err)
+        return
+    print(f"legal-anon: {stats.docs} documents written to {output} in this run ({stats.docs_resumed} were done "
+          "already), each marked done in records/; the collections (spans.jsonl, tab_predictions.json, Parquet, "
+          "the HTML index, errors.jsonl) are written when a run completes: rerun the same command to resume.", file=err)
+
+
+def write_manifest(review_dir, output, fmts, model, nlp, fingerprint, doc_ids) -> None:
+    from legal_anon.review.store import write_run_manifest
+
+    anonymizer_name = next(n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == "anonymizer")
+    write_run_manifest(review_dir, output=output, formats=fmts, model=model,
+                       anonymizer=nlp.config["components"][anonymizer_name], fingerprint=fingerprint, doc_ids=doc_ids)
 
 
 # --------------------------------------------------------------------------- assemble

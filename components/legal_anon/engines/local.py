@@ -9,9 +9,14 @@ multiprocessing, long documents split and rejoined by ``legal_anon.pipeline.spli
 engine (``legal_anon.engines.ray_data``) runs it in one actor per worker, each with the pipeline
 loaded once.
 
-A document that is not processed (empty, or longer than ``max_chars``) becomes a
-``DocumentError`` with the reason: recorded, never fatal. In the local engine an exception
-inside the pipeline stops the run; the Ray engine isolates the document that raised.
+A document that is not processed (empty, longer than ``max_chars``, a line of its file that
+cannot be read) becomes a ``DocumentError`` with the reason: recorded, never fatal; ``at``
+(input index, position) puts the errors of either engine in the same order. In the local
+engine an exception inside the pipeline stops the run; the Ray engine isolates the document
+that raised.
+
+``pipeline_fingerprint`` names what decides the outputs besides the text (config, weights,
+the hash salt through a keyed digest); an output folder holds one fingerprint's documents.
 """
 from __future__ import annotations
 
@@ -51,6 +56,7 @@ class DocumentError:
     doc_id: str
     source: str
     reason: str
+    at: Tuple[int, int] = (-1, -1)  # (input index, position in it): the order of errors.jsonl
 
 
 @dataclass
@@ -92,7 +98,13 @@ def pipeline_config(model: str):
         if not found:
             raise OSError(f"no config.cfg in {path}")
         config_path = found[0]
-    return util.load_config(config_path, interpolate=False)
+    try:
+        config = util.load_config(config_path, interpolate=False)
+    except Exception as e:  # thinc/configparser raise several types for a damaged file
+        raise OSError(f"{config_path} cannot be read as a spaCy config: {e}") from None
+    if not isinstance(config.get("components"), dict):
+        raise OSError(f"{config_path} has no [components] section: not a trained spaCy pipeline")
+    return config
 
 
 def parse_mask_threshold(value: Optional[str]) -> Any:
@@ -137,13 +149,39 @@ def load_pipeline(model: str, anonymizer: Dict[str, Any], mask_threshold: Any = 
     return nlp
 
 
-def pipeline_fingerprint(nlp) -> str:
-    """What decides the outputs besides the text: the pipeline's name, version and config.
-    A rerun with another model or other settings recomputes every document."""
-    import hashlib
+def check_recognizer(nlp: Language) -> None:
+    """Refuse a pipeline in which no enabled component finds what the anonymizer masks
+    (``doc.ents``, or ``doc.spans`` with a spans_key): it would write the input unchanged
+    as "anonymized"."""
+    anonymizers = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == "anonymizer"]
+    settings = getattr(nlp.get_pipe(anonymizers[0]), "settings", None) if anonymizers else None
+    wanted = "doc.spans" if getattr(settings, "spans_key", None) else "doc.ents"
+    before = nlp.pipe_names[:nlp.pipe_names.index(anonymizers[0])] if anonymizers else nlp.pipe_names
+    if not any(wanted in nlp.get_pipe_meta(n).assigns for n in before):
+        disabled = f" (disabled: {', '.join(nlp.disabled)})" if nlp.disabled else ""
+        raise UsageError(f"the pipeline has no entity recognizer: no enabled component before the anonymizer sets "
+                         f"{wanted} (components: {', '.join(nlp.pipe_names) or 'none'}{disabled}); its output "
+                         "would be the input unchanged")
 
-    key = f"{nlp.meta.get('name')} {nlp.meta.get('version')}\n{nlp.config.to_str()}"
-    return hashlib.sha256(key.encode("utf8")).hexdigest()[:16]
+
+def pipeline_fingerprint(nlp) -> str:
+    """What decides the outputs besides the text: the pipeline's name, version and config,
+    a digest of its serialized weights (``nlp.to_bytes()``: a model retrained into the same
+    path differs), and for a hash operator a keyed digest of the salt (HMAC with the salt as
+    key over a fixed message: the salt itself is never part of it, nor recoverable from it).
+    Computed once per run; an output folder written with another fingerprint is refused."""
+    import hashlib
+    import hmac
+
+    digest = hashlib.sha256()
+    digest.update(f"{nlp.meta.get('name')} {nlp.meta.get('version')}\n{nlp.config.to_str()}\n".encode("utf8"))
+    digest.update(hashlib.sha256(nlp.to_bytes()).digest())
+    for name, pipe in nlp.pipeline:
+        salt = getattr(pipe, "_salt", None)  # the anonymizer keeps its salt in memory only
+        if salt:
+            digest.update(name.encode("utf8"))
+            digest.update(hmac.new(salt, b"legal-anon output fingerprint", hashlib.sha256).digest())
+    return digest.hexdigest()[:16]
 
 
 def record_from_doc(item: InputDoc, doc) -> AnonymizedRecord:
@@ -175,11 +213,13 @@ def candidates_of(doc, key: str = "ent_candidates") -> List[Dict[str, Any]]:
 
 def precheck(item: InputDoc, max_chars: Optional[int]) -> Optional[DocumentError]:
     """Why a document is not processed at all (None when it is fine)."""
+    if item.error:
+        return DocumentError(item.doc_id, item.source, item.error, item.at)
     if not item.text.strip():
-        return DocumentError(item.doc_id, item.source, "empty document (no text)")
+        return DocumentError(item.doc_id, item.source, "empty document (no text)", item.at)
     if max_chars is not None and len(item.text) > max_chars:
         return DocumentError(item.doc_id, item.source,
-                             f"{len(item.text)} characters, over the limit of {max_chars} (--max-chars)")
+                             f"{len(item.text)} characters, over the limit of {max_chars} (--max-chars)", item.at)
     return None
 
 
@@ -202,7 +242,8 @@ def anonymize_batch(nlp: Language, items: Sequence[InputDoc], writer, max_chars:
             try:
                 done.extend(pipe_long(nlp, [(item.text, item)], as_tuples=True))
             except Exception as e:
-                errors.append(DocumentError(item.doc_id, item.source, f"the pipeline raised {type(e).__name__}: {e}"))
+                errors.append(DocumentError(item.doc_id, item.source, f"the pipeline raised {type(e).__name__}: {e}",
+                                            item.at))
     results: List[Result] = []
     for doc, item in done:
         record = record_from_doc(item, doc)
@@ -240,12 +281,13 @@ class LocalEngine:
         self.renamed = ids.renamed
         pending: List[Result] = []  # what happened to documents that were not processed
 
-        def on_error(name: str, reason: str) -> None:
-            pending.append(DocumentError("", name, reason))
+        def on_error(name: str, reason: str, index: int) -> None:
+            pending.append(DocumentError("", name, reason, (index, -1)))
 
         def good() -> Iterator[Tuple[str, InputDoc]]:
             for item in iter_documents(inputs, input_format, text_key, on_error, ids):
-                self.order.append(item.doc_id)
+                if not item.error:
+                    self.order.append(item.doc_id)
                 problem = precheck(item, self.max_chars)
                 if problem is not None:
                     pending.append(problem)

@@ -3,19 +3,24 @@
 Reads ``.txt`` (one document per file), ``.jsonl`` (one object per line with a ``text`` key
 and an optional ``doc_id``/``id``), TAB JSON (a list of ``{doc_id, text, ...}``) and
 Parquet (one row per document: a text column and an optional ``doc_id``/``id`` column);
-folders are searched recursively; ``-`` reads stdin (format guessed). Every problem is an
-``InputError`` that names the file and the line, byte or row; the caller reports it and
-goes on with the other inputs. Document ids are made unique in one place
-(``UniqueIds``: a repeated id becomes ``ID#2``, ``ID#3`` ... and is counted), so every
-output of a run names a document the same way.
+folders are searched recursively, following links to folders once (a folder reached twice,
+a link loop, a broken link or a folder that cannot be listed becomes an input with an
+``error``: reported, never skipped silently); ``-`` reads stdin (format guessed). A problem
+with a whole file is an ``InputError`` that names the file and the byte or line; a problem
+with one line, row or document of a file makes that document an ``InputDoc`` with an
+``error`` (its id is its own when it can be read, else ``FILE:LINE``), and the file's other
+documents go on. Document ids are made unique in one place (``UniqueIds``: a repeated id
+becomes ``ID#2``, ``ID#3`` ... and is counted), so every output of a run names a document
+the same way. ``at`` = (input index, position in the input) orders errors as the inputs are.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 INPUT_SUFFIXES = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "tab",
                   ".parquet": "parquet"}
@@ -31,15 +36,19 @@ class InputDoc:
     doc_id: str
     text: str
     source: str
+    error: str = ""  # a line/row/document of the file that cannot be read: why
+    at: Tuple[int, int] = (-1, -1)  # (input index, position in that input)
 
 
 @dataclass
 class Input:
-    """One input: a file (``path``; ``root`` is the folder it was found in) or stdin."""
+    """One input: a file (``path``; ``root`` is the folder it was found in) or stdin, or a
+    folder entry that cannot be read (``error``: a broken link, a loop, ...)."""
 
     name: str
     path: Optional[Path]
     root: Optional[Path] = None
+    error: Optional[str] = None
 
     @property
     def base_id(self) -> str:
@@ -51,7 +60,8 @@ class Input:
 
 
 def expand_inputs(paths: Sequence[str]) -> List[Input]:
-    """Files as given, folders searched recursively (hidden entries skipped), '-' = stdin."""
+    """Files as given, folders searched recursively (hidden entries skipped, links to folders
+    followed once), '-' = stdin. Folder entries that cannot be read come back with an ``error``."""
     out: List[Input] = []
     for p in paths:
         if p == "-":
@@ -59,15 +69,62 @@ def expand_inputs(paths: Sequence[str]) -> List[Input]:
             continue
         path = Path(p)
         if path.is_dir():
-            files = sorted(
-                f for f in path.rglob("*")
-                if f.is_file() and f.suffix.lower() in INPUT_SUFFIXES
-                and not any(part.startswith(".") for part in f.relative_to(path).parts)
-            )
-            out.extend(Input(str(f), f, path) for f in files)
+            found: List[Tuple[Tuple[str, ...], Input]] = []
+            seen, links = {_real(path): path}, []
+            _walk(path, path, seen, found, links)
+            while links:  # the folders reached through links, after every real one is known
+                link = links.pop(0)
+                real = _real(link)
+                if real in seen:
+                    found.append((link.relative_to(path).parts, Input(
+                        str(link), link, path, f"links to a folder already read ({seen[real]}): its files are read once")))
+                else:
+                    seen[real] = link
+                    _walk(link, path, seen, found, links)
+            out.extend(item for _, item in sorted(found, key=lambda x: x[0]))
         else:
             out.append(Input(str(path), path))
     return out
+
+
+def _real(path: Path) -> str:
+    return os.path.realpath(path)
+
+
+def _walk(folder: Path, root: Path, seen: Dict[str, Path], found: List, links: List[Path]) -> None:
+    """Depth first, links to folders put aside in ``links``; ``seen``: the real path of every
+    folder read so far (a folder is read once, under its own path when it has one, so a link
+    back to an ancestor or to a folder read already ends there, reported)."""
+
+    def add(path: Path, error: Optional[str] = None) -> None:
+        found.append((path.relative_to(root).parts, Input(str(path), path, root, error)))
+
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as e:
+        add(folder, f"cannot list the folder: {e.strerror or e}")
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        link = entry.is_symlink()
+        if link and not os.path.exists(path):
+            try:
+                path.resolve(strict=True)
+                reason = "broken symbolic link"
+            except RuntimeError:
+                reason = "symbolic link loop"
+            except OSError as e:
+                reason = "symbolic link loop" if e.errno == 40 else f"broken symbolic link (to {os.readlink(path)})"
+            add(path, reason)
+        elif path.is_dir() and link:
+            links.append(path)
+        elif path.is_dir():
+            seen[_real(path)] = path
+            _walk(path, root, seen, found, links)
+        elif path.is_file() and path.suffix.lower() in INPUT_SUFFIXES:
+            add(path)
 
 
 def guess_format(text: str) -> str:
@@ -92,14 +149,15 @@ def input_format(item: Input, fmt: str, text: Optional[str] = None) -> str:
 
 
 def _doc_from_obj(obj, where: str, default_id: str, text_key: str, source: str) -> InputDoc:
+    """The document of one JSON object, or one with an ``error`` naming ``where``."""
     if not isinstance(obj, dict):
-        raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        return InputDoc(default_id, "", source, f"{where}: expected a JSON object, got {type(obj).__name__}")
+    doc_id = str(obj.get("doc_id", obj.get("id", default_id)))
     if text_key not in obj:
-        raise InputError(f"{where}: no {text_key!r} key")
+        return InputDoc(doc_id, "", source, f"{where}: no {text_key!r} key")
     if not isinstance(obj[text_key], str):
-        raise InputError(f"{where}: {text_key!r} is not a string")
-    doc_id = obj.get("doc_id", obj.get("id", default_id))
-    return InputDoc(str(doc_id), obj[text_key], source)
+        return InputDoc(doc_id, "", source, f"{where}: {text_key!r} is not a string")
+    return InputDoc(doc_id, obj[text_key], source)
 
 
 def decode(raw: bytes) -> str:
@@ -126,14 +184,18 @@ def read_parquet(item: Input, text_key: str) -> List[InputDoc]:
     ids = table.column(id_col).to_pylist() if id_col else [None] * len(texts)
     docs = []
     for row, (doc_id, text) in enumerate(zip(ids, texts)):
+        doc_id = str(doc_id) if doc_id is not None else f"{item.base_id}:{row}"
         if not isinstance(text, str):
-            raise InputError(f"row {row}: {text_key!r} is {type(text).__name__}, not a string")
-        docs.append(InputDoc(str(doc_id) if doc_id is not None else f"{item.base_id}:{row}", text, item.name))
+            docs.append(InputDoc(doc_id, "", item.name, f"row {row}: {text_key!r} is {type(text).__name__}, not a string"))
+        else:
+            docs.append(InputDoc(doc_id, text, item.name))
     return docs
 
 
 def read_documents(item: Input, fmt: str = "auto", text_key: str = "text") -> List[InputDoc]:
     """All documents of one input; raises InputError for anything wrong with it."""
+    if item.error:
+        raise InputError(item.error)
     if fmt not in FORMATS:
         raise InputError(f"unknown input format {fmt!r}; choose from {', '.join(FORMATS)}")
     if input_format(item, fmt) == "parquet" and item.path is not None:
@@ -154,7 +216,9 @@ def read_documents(item: Input, fmt: str = "auto", text_key: str = "text") -> Li
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise InputError(f"line {lineno}: invalid JSON ({e.msg}, column {e.colno})") from None
+                docs.append(InputDoc(f"{item.base_id}:{lineno}", "", item.name,
+                                     f"line {lineno}: invalid JSON ({e.msg}, column {e.colno})"))
+                continue
             docs.append(_doc_from_obj(obj, f"line {lineno}", f"{item.base_id}:{lineno}", text_key, item.name))
         return docs
     if kind == "tab":
@@ -177,6 +241,8 @@ def count_documents(inputs: Sequence[Input], fmt: str) -> Optional[int]:
     for item in inputs:
         if item.path is None:
             return None
+        if item.error:
+            continue
         kind = input_format(item, fmt)
         try:
             if kind == "txt":
@@ -214,17 +280,19 @@ class UniqueIds:
             new = f"{doc.doc_id}#{n}"
         self.seen[new] = 1
         self.renamed.append({"doc_id": doc.doc_id, "renamed_to": new, "source": doc.source})
-        return InputDoc(new, doc.text, doc.source)
+        return replace(doc, doc_id=new)
 
 
 def iter_documents(inputs: Sequence[Input], fmt: str, text_key: str, on_error, ids: UniqueIds) -> Iterator[InputDoc]:
-    """Every document of every input, ids made unique; ``on_error(name, message)`` for a
-    bad input, which is skipped."""
-    for item in inputs:
+    """Every document of every input with its ``at``, ids made unique (not those of documents
+    with an ``error``: they are reported under the id they have); ``on_error(name, message,
+    input_index)`` for a bad input, which is skipped."""
+    for index, item in enumerate(inputs):
         try:
             docs = read_documents(item, fmt, text_key)
         except InputError as e:
-            on_error(item.name, str(e))
+            on_error(item.name, str(e), index)
             continue
-        for doc in docs:
-            yield ids(doc)
+        for position, doc in enumerate(docs):
+            doc = replace(doc, at=(index, position))
+            yield doc if doc.error else ids(doc)
