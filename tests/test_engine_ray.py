@@ -15,7 +15,7 @@ ray = pytest.importorskip("ray")
 from legal_anon.cli import main  # noqa: E402
 from legal_anon.engines.local import DocumentDone, DocumentError, load_pipeline, pipeline_fingerprint  # noqa: E402
 from legal_anon.engines.ray_data import RayEngine  # noqa: E402
-from legal_anon.io.sinks import DocumentWriter, finish  # noqa: E402
+from legal_anon.io.sinks import DocumentWriter, file_name, finish  # noqa: E402
 from legal_anon.io.sources import expand_inputs  # noqa: E402
 
 
@@ -95,10 +95,17 @@ def tree(folder: Path):
 
 
 def test_ray_engine_writes_the_same_bytes_as_the_local_engine(cluster, model_dir, inputs, tmp_path):
+    # errors in several files and batches: errors.jsonl must come in the same order from both engines
+    (inputs / "sub" / "more.jsonl").write_text((inputs / "sub" / "more.jsonl").read_text(encoding="utf8")
+                                               + '{"id": "blank", "text": " "}\n{"id": "broken"\n', encoding="utf8")
+    (inputs / "a_empty.txt").write_text("", encoding="utf8")
+    (inputs / "zz_empty.txt").write_text("\n", encoding="utf8")
     rc_local, local = run_cli(inputs, model_dir, tmp_path / "local")
-    rc_ray, ray_summary = run_cli(inputs, model_dir, tmp_path / "ray", "--engine", "ray", "--workers", "2", "-b", "4")
-    assert rc_local == rc_ray == 1  # the latin-1 file, in both
+    rc_ray, ray_summary = run_cli(inputs, model_dir, tmp_path / "ray", "--engine", "ray", "--workers", "2", "-b", "2")
+    assert rc_local == rc_ray == 1  # the latin-1 file, the empty documents and the broken line, in both
     assert tree(tmp_path / "local") == tree(tmp_path / "ray")
+    errors = [json.loads(x) for x in (tmp_path / "ray" / "errors.jsonl").read_text().splitlines()]
+    assert [e["doc_id"] for e in errors] == ["a_empty", "", "blank", "sub/more:6", "zz_empty"]
     assert local["docs"] == ray_summary["docs"] == 16 and ray_summary["engine"] == "ray"
     assert local["renamed_doc_ids"] == ray_summary["renamed_doc_ids"] and len(ray_summary["renamed_doc_ids"]) == 2
     import pyarrow.parquet as pq
@@ -107,23 +114,43 @@ def test_ray_engine_writes_the_same_bytes_as_the_local_engine(cluster, model_dir
             == pq.read_table(tmp_path / "ray" / "anonymized.parquet").to_pylist())
 
 
+class DyingWriter(DocumentWriter):
+    """Kills the actor process the first time it is asked to write ``doc_id``: mid-batch, with
+    the batch's results not yet returned. That document can only be written by a retry."""
+
+    def __init__(self, *args, doc_id: str, marker: Path, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.doc_id = doc_id
+        self.marker = marker
+
+    def write(self, record):
+        if record.doc_id == self.doc_id and not self.marker.exists():
+            self.marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        super().write(record)
+
+
 def test_a_document_that_raises_and_a_worker_that_dies_do_not_fail_the_job(cluster, model_dir, inputs, tmp_path):
+    import sys
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actors get DyingWriter by value
     (inputs / "bad.txt").write_text("Mr Zygmunt Kowalczyk met the Kowalczyks.", encoding="utf8")  # needs a repair
     nlp = load_pipeline(str(model_dir), {})
-    writer = DocumentWriter(tmp_path / "out", ["text", "json", "tab"], pipeline_fingerprint(nlp))
+    victim = json.loads((inputs / "sub" / "more.jsonl").read_text(encoding="utf8").splitlines()[1])["id"]
+    marker = tmp_path / "killed.pid"
+    writer = DyingWriter(tmp_path / "out", ["text", "json", "tab"], pipeline_fingerprint(nlp), doc_id=victim,
+                         marker=marker)
     writer.prepare()
     engine = RayEngine(str(model_dir), {}, workers=2, batch_size=2)
-    killed = False
-    results = []
-    for result in engine.run(expand_inputs([str(inputs)]), writer):
-        results.append(result)
-        if not killed and isinstance(result, DocumentDone):
-            os.kill(actor_pids()[0], signal.SIGKILL)  # mid-run: Ray restarts the actor, retries its batch
-            killed = True
-    finish(tmp_path / "out", ["text", "json", "tab"], engine.order, [r for r in results if isinstance(r, DocumentError)])
+    results = list(engine.run(expand_inputs([str(inputs)]), writer))
+    finish(tmp_path / "out", ["text", "json", "tab"], engine.order, [r for r in results if isinstance(r, DocumentError)],
+           done=[r.doc_id for r in results if isinstance(r, DocumentDone)])
+    killed = int(marker.read_text())
+    assert killed not in actor_pids()  # the actor died in the middle of its batch ...
     done = [r.doc_id for r in results if isinstance(r, DocumentDone)]
     failed = {r.doc_id: r.reason for r in results if isinstance(r, DocumentError) and r.doc_id}
-    assert killed and sorted(done) == sorted(set(done)) and len(done) == 16  # every good document once
+    assert victim in done and (tmp_path / "out" / "text" / f"{file_name(victim)}.txt").exists()  # ... and was retried
+    assert sorted(done) == sorted(set(done)) and len(done) == 16  # every good document once
     assert list(failed) == ["bad"] and "AnonymizationError" in failed["bad"]
     tab = json.loads((tmp_path / "out" / "tab_predictions.json").read_text())
     assert sorted(tab) == sorted(done)

@@ -38,7 +38,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from legal_anon.engines.local import DocumentDone, DocumentError, Result, UsageError, anonymize_batch, load_pipeline
+from legal_anon.engines.local import (DocumentDone, DocumentError, Result, UsageError, anonymize_batch, load_pipeline,
+                                      pipeline_fingerprint)
 from legal_anon.io.sinks import DocumentWriter, content_hash
 from legal_anon.io.sources import Input, InputDoc, InputError, UniqueIds, read_documents
 
@@ -53,8 +54,9 @@ def read_input_rows(row: Dict[str, Any], fmt: str, text_key: str) -> List[Dict[s
     except InputError as e:
         return [{"input_index": row["input_index"], "position": -1, "doc_id": "", "source": item.name, "text": "",
                  "error": str(e)}]
+    # a line/row that cannot be read keeps its position: an error row of its own (position >= 0)
     return [{"input_index": row["input_index"], "position": i, "doc_id": d.doc_id, "source": d.source,
-             "text": d.text, "error": ""} for i, d in enumerate(docs)]
+             "text": d.text, "error": d.error} for i, d in enumerate(docs)]
 
 
 class AnonymizerActor:
@@ -63,6 +65,10 @@ class AnonymizerActor:
     def __init__(self, model: str, anonymizer: Dict[str, Any], mask_threshold: Any, writer: DocumentWriter,
                  max_chars: Optional[int], max_length: Optional[int], renames: Dict[str, str]):
         self.nlp = load_pipeline(model, anonymizer, mask_threshold)
+        if pipeline_fingerprint(self.nlp) != writer.fingerprint:  # another model on this node, another salt
+            raise UsageError(f"the pipeline {model!r} a worker loaded differs from the driver's (fingerprint "
+                             f"{pipeline_fingerprint(self.nlp)}, driver {writer.fingerprint}): install the same model "
+                             "and give the same hash salt on every node")
         if max_length:
             self.nlp.max_length = max_length
         self.writer = writer
@@ -74,25 +80,30 @@ class AnonymizerActor:
         for index, position, doc_id, source, text, error in zip(
                 batch["input_index"], batch["position"], batch["doc_id"], batch["source"], batch["text"],
                 batch["error"]):
-            if error:  # an input that could not be read: reported by the driver
+            if error and position < 0:  # an input that could not be read: reported by the driver
+                continue
+            at = (int(index), int(position))
+            if error:  # one line/row of a file: an error under the id it has (anonymize_batch's precheck)
+                items.append(InputDoc(str(doc_id), "", str(source), str(error), at))
                 continue
             doc_id = self.renames.get(f"{index}:{position}", str(doc_id))
-            item = InputDoc(doc_id, str(text), str(source))
+            item = InputDoc(doc_id, str(text), str(source), at=at)
             (skipped if self.writer.is_done(item.doc_id, content_hash(item.text)) else items).append(item)
         results: List[Result] = list(anonymize_batch(self.nlp, items, self.writer, self.max_chars))
         out: Dict[str, List[Any]] = {"doc_id": [], "status": [], "words": [], "chars": [], "labels": [],
-                                     "sources": [], "reason": []}
+                                     "sources": [], "reason": [], "at": []}
         for item in skipped:
             self._row(out, item.doc_id, "resumed")
         for r in results:
             if isinstance(r, DocumentError):
-                self._row(out, r.doc_id, "error", reason=r.reason, source=r.source)
+                self._row(out, r.doc_id, "error", reason=r.reason, source=r.source, at=r.at)
             else:
                 self._row(out, r.doc_id, "done", r.words, r.chars, r.labels, r.sources)
         return out
 
     @staticmethod
-    def _row(out, doc_id, status, words=0, chars=0, labels=None, sources=None, reason="", source=""):
+    def _row(out, doc_id, status, words=0, chars=0, labels=None, sources=None, reason="", source="", at=(-1, -1)):
+        out["at"].append(json.dumps(list(at)))
         out["doc_id"].append(doc_id)
         out["status"].append(status)
         out["words"].append(words)
@@ -179,8 +190,10 @@ class RayEngine:
         ids = UniqueIds()
         renames: Dict[str, str] = {}
         for row in meta:
-            if row["error"]:
-                self.input_errors.append(DocumentError("", row["source"], row["error"]))
+            if row["error"] and row["position"] < 0:
+                self.input_errors.append(DocumentError("", row["source"], row["error"], (row["input_index"], -1)))
+                continue
+            if row["error"]:  # a line/row that cannot be read: not a document, no id of its own
                 continue
             new = ids(InputDoc(row["doc_id"], "", row["source"])).doc_id
             self.order.append(new)
@@ -200,7 +213,7 @@ class RayEngine:
 
 def _result(row: Dict[str, Any]) -> Result:
     if row["status"] == "error":
-        return DocumentError(row["doc_id"], row["sources"], row["reason"])
+        return DocumentError(row["doc_id"], row["sources"], row["reason"], tuple(json.loads(row["at"])))
     if row["status"] == "resumed":
         return DocumentDone(row["doc_id"], 0, 0, {}, {}, resumed=True)
     return DocumentDone(row["doc_id"], int(row["words"]), int(row["chars"]), json.loads(row["labels"]),
