@@ -136,3 +136,15 @@ def test_sigint_to_a_running_command(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err.decode()[-2000:]
     assert b"interrupted" in err and b"rerun the same command to resume" in err and b"Traceback" not in err
+
+
+def test_temp_files_a_killed_run_left_are_gone_after_a_rerun(tmp_path, folder):
+    model = ruler_model(tmp_path / "m", ["Galip Yalman"])
+    out = tmp_path / "out"
+    args = [str(folder), "-m", str(model), "-o", str(out), "-q", "-f", "text,html,parquet"]
+    assert main(args) == 0
+    for leftover in (out / "html" / ".tmp-abc.html", out / "records" / ".tmp-def.json", out / ".tmp-x.jsonl"):
+        leftover.write_bytes(b"")  # what a SIGKILL during a write leaves
+    (out / ".tmp-anonymized.parquet-123").mkdir()
+    assert main(args) == 0
+    assert not [p for p in out.rglob("*") if p.name.startswith(".tmp-")]
