@@ -273,25 +273,3 @@ def test_per_label_search_raises_the_cheap_label_and_keeps_the_recall_target():
     assert {s["raised"] for s in steps[1:]} == {"B"} and len(steps) == len(GRID) - 1
     assert all(s["token_recall"] >= 0.97 for s in steps)
     assert all(x["precision"] < y["precision"] for x, y in zip(steps, steps[1:]))
-
-
-def test_leave_one_document_out_scores_each_document_at_a_threshold_chosen_without_it():
-    """Three documents; at 0.5 document c keeps 2 of its 10 identifying words. In sample,
-    0.5 misses the 0.8 target overall, so 0.1 is chosen and recall is 1.0; held out, c is
-    scored at 0.5 (chosen on a and b, which reach the target there) and a and b at 0.1."""
-    from legal_anon.eval.threshold_curve import leave_one_document_out, recommend
-
-    def counts(recall):
-        return {"token_recall": recall, "uniform_token_precision": [1, 1], "ER_di": [0, 0], "ER_qi": [1, 1]}
-
-    def point(threshold, c_recall):
-        per_doc = {"a": counts([10, 10]), "b": counts([10, 10]), "c": counts(c_recall)}
-        recall = sum(d["token_recall"][0] for d in per_doc.values()) / 30
-        return {"threshold": threshold, "token_recall": recall, "per_document": per_doc}
-
-    points = [point(None, [0, 10]), point(0.1, [10, 10]), point(0.5, [2, 10])]
-    assert recommend(points, 0.8) == 0.1
-    held_out = leave_one_document_out(points, 0.8)
-    assert held_out["thresholds_chosen"] == {"a": 0.1, "b": 0.1, "c": 0.5}
-    assert held_out["token_recall"] == pytest.approx(22 / 30)
-    assert held_out["ER_di"] is None and held_out["uniform_token_precision"] == 1.0
