@@ -178,8 +178,9 @@ def markdown(result: Dict[str, Any]) -> str:
 
 def choose_threshold(models, seed_list, seeds: str, dev_json: Path, target_recall: float,
                      threshold_curve_dir: Path, pos_model: str):
-    """Threshold curves of the stacked seeds (packaged anonymizer settings) and their mean;
-    the highest threshold at which every seed reaches the recall target (privacy first)."""
+    """Threshold curves of the stacked seeds (packaged anonymizer settings) and their mean.
+    Returns the highest threshold at which every seed reaches the recall target (privacy
+    first: the one used), the one the mean curve would give (for comparison), and the mean curve."""
     from legal_anon.eval.threshold_curve import DEFAULT_THRESHOLDS, plot, recommend, sweep
 
     grid: List[Optional[float]] = [None] + [float(t) for t in DEFAULT_THRESHOLDS.split(",")]
@@ -202,9 +203,10 @@ def choose_threshold(models, seed_list, seeds: str, dev_json: Path, target_recal
     chosen = recommend(worst_curve, target_recall)
     if chosen is None:  # the target is out of reach: the threshold of the highest recall
         chosen = max((p for p in worst_curve if p["threshold"] is not None), key=lambda p: p["token_recall"])["threshold"]
+    on_mean = recommend(mean_curve, target_recall)
     typer.echo(f"  highest threshold at which every seed reaches recall {target_recall}: {chosen}; "
-               f"on the mean curve: {recommend(mean_curve, target_recall)}")
-    return chosen, mean_curve
+               f"on the mean curve: {on_mean}")
+    return chosen, on_mean, mean_curve
 
 
 def main(
@@ -243,10 +245,10 @@ def main(
         for seed in seed_list:
             models[variant, seed] = train(variant, seed, args, retrain)
 
-    chosen = mean_curve = None
+    chosen = on_mean = mean_curve = None
     if threshold is None:
-        chosen, mean_curve = choose_threshold(models, seed_list, seeds, dev_json, target_recall,
-                                              threshold_curve_dir, pos_model)
+        chosen, on_mean, mean_curve = choose_threshold(models, seed_list, seeds, dev_json, target_recall,
+                                                       threshold_curve_dir, pos_model)
         threshold = chosen
     typer.echo(f"  mask_threshold {threshold} (configs/bilstm_crf_stacked.cfg has "
                f"{configured_threshold(CONFIGS['stacked'])})")
@@ -274,7 +276,8 @@ def main(
     md_wps = words_per_second(md_path, str(dev_spacy)) if md_path else None
     result = {
         "dev_json": str(dev_json), "seeds": seed_list, "threshold": threshold, "target_recall": target_recall,
-        "threshold_chosen_from_mean_curve": chosen, "mean_threshold_curve": mean_curve,
+        # None where --threshold was given: the worst seed's choice is the one used
+        "threshold_chosen_worst_seed": chosen, "threshold_on_mean_curve": on_mean, "mean_threshold_curve": mean_curve,
         "md_pipeline": md_path, "md_words_per_second": md_wps, "rows": rows,
         "command": "python -m scripts.ablation " + " ".join(sys.argv[1:]),
     }
