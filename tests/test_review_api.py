@@ -230,3 +230,20 @@ def test_a_failed_write_changes_nothing(client, run_dirs, monkeypatch):
     assert r.status_code == 500 and "nothing was changed" in r.json()["error"]
     assert client.get(f"/api/docs/{ids[3]}", headers=auth(client)).json()["version"] == 0
     assert (client.dirs / "out" / "text" / f"{file_name(ids[3])}.txt").read_text(encoding="utf8") == before
+
+
+def test_the_review_command_binds_loopback_warns_otherwise_and_refuses_a_non_review_folder(run_dirs, tmp_path,
+                                                                                         monkeypatch, capsys):
+    import uvicorn
+
+    base, _ = run_dirs
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: started.append((host, port)))
+    assert main(["review", str(base / "review"), "--reviewer", "alice"]) == 0
+    out = capsys.readouterr()
+    assert started[-1][0] == "127.0.0.1" and f"http://127.0.0.1:{started[-1][1]}/?token=" in out.out
+    assert "WARNING" not in out.err
+    assert main(["review", str(base / "review"), "--reviewer", "alice", "--host", "0.0.0.0", "--port", "8765"]) == 0
+    assert started[-1] == ("0.0.0.0", 8765) and "WARNING: --host 0.0.0.0 exposes" in capsys.readouterr().err
+    assert main(["review", str(base / "out"), "--reviewer", "alice"]) == 2  # the anonymized folder is no review folder
+    assert "no run.json" in capsys.readouterr().err

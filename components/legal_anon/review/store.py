@@ -19,6 +19,7 @@ anonymized output folder. Saves are atomic and versioned: a save made from a sta
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -198,6 +199,7 @@ class ReviewStore:
         with open(path, "a", encoding="utf8") as f:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
             f.flush()
+            os.fsync(f.fileno())
 
 
 def _change(m: Mask, text: str) -> Dict:
