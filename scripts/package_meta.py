@@ -141,7 +141,7 @@ def main(
     version: str = typer.Option("0.1.0", "--version"),
     train_json: Optional[Path] = typer.Option(None, "--train-json"),
     dev_json: Optional[Path] = typer.Option(None, "--dev-json"),
-    test_json: Optional[Path] = typer.Option(None, "--test-json"),
+    test_json: Optional[Path] = typer.Option(None, "--test-json", help="The test split; the dev file itself (no test split) is recorded as such, not described as a test set"),
     eval_json: List[Path] = typer.Option([], "--eval-json", help="Evaluation reports (repeatable)"),
     eval_glob: List[str] = typer.Option([], "--eval-glob", help="Glob(s) for evaluation reports, e.g. 'reports/eval*.json'"),
     ablation_json: Optional[Path] = typer.Option(None, "--ablation-json", help="scripts/ablation.py's JSON (docs/ablation.json): its table goes to meta['ablation']"),
@@ -166,7 +166,12 @@ def main(
 
     data = {}
     for split, path in (("train", train_json), ("dev", dev_json), ("test", test_json)):
-        if path is not None:
+        if path is None:
+            continue
+        if split == "test" and dev_json is not None and path.resolve() == dev_json.resolve():
+            data["test"] = {"path": str(path), "same_as": "dev",
+                            "note": "no test split: the dev judgments, which chose the checkpoint and the threshold"}
+        else:
             data[split] = describe_tab_file(path)
     if train_policy:
         data["train_policy"] = train_policy
