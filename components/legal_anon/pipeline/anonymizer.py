@@ -240,6 +240,12 @@ class Anonymizer:
         assign_groups(text, regions, link_given_names=self.settings.entity_consistency)
         return regions
 
+    def protected_strings(self, text: str, replacements: Iterable[dict]) -> ProtectedStrings:
+        """The strings an output of ``text`` with these ``replacements`` must not contain:
+        for checks of a document the output was written into (HTML, Word), outside the text."""
+        regions = [Region(r["start"], r["end"], r["label"], r["source"], operator=r["operator"]) for r in replacements]
+        return self._protected_strings(text, regions, ProtectedStrings())
+
     def _protected_strings(self, text: str, regions: List[Region], extra: ProtectedStrings) -> ProtectedStrings:
         """What must not survive in the output (docs/anonymizer.md, "The guarantee"):
 
