@@ -181,3 +181,41 @@ def test_the_salt_reaches_workers_and_nowhere_else(cluster, model_dir, inputs, t
         for path in folder.rglob("*"):
             if path.is_file():
                 assert SALT.encode() not in path.read_bytes(), path
+
+
+def test_ctrl_c_stops_the_ray_engine_with_a_word_and_its_cluster(model_dir, tmp_path):
+    """SIGINT to a running `--engine ray` command: exit 130, what was written and how to resume,
+    and no process of the local cluster it started left behind."""
+    import subprocess
+    import sys
+    import time
+
+    big = tmp_path / "in" / "big.jsonl"
+    big.parent.mkdir()
+    big.write_text("".join(json.dumps({"id": f"d{i}", "text": "Mr Zygmunt Kowalczyk left. " * 30}) + "\n"
+                           for i in range(3000)), encoding="utf8")
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "components"), str(root)]), OMP_NUM_THREADS="1")
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.Popen([sys.executable, "-m", "legal_anon", str(big.parent), "-m", str(model_dir), "-o", str(out),
+                             "-q", "--engine", "ray", "--workers", "1"], stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and len(list((out / "records").glob("*.json"))) < 5:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert b"interrupted" in err and b"rerun the same command to resume" in err
+    assert list((out / "records").glob("*.json")) and not (out / "spans.jsonl").exists()
+    time.sleep(3)
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _session(p) == proc.pid]
+    assert not left, [(p.name, (p / "cmdline").read_bytes()[:60]) for p in left]
+
+
+def _session(proc_dir: Path) -> int:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[3])  # state ppid pgrp session
+    except (OSError, IndexError, ValueError):
+        return -1

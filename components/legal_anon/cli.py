@@ -279,7 +279,7 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
         except OSError as e:  # OutputError is not an OSError: the collections' own writes
             failure = f"cannot write the collections in {output}: {e.strerror or e}"
     if failure is not None:
-        print_stopped(failure, stats, output)
+        print_stopped(failure, stats, output, engine)
         return EXIT_INTERRUPTED if failure == "interrupted" else EXIT_USAGE
     summary = stats.as_dict()
     summary.update({"engine": runner.name, "model": model, "inputs": len(items), "batch_size": batch_size,
@@ -328,7 +328,7 @@ def output_error_in(e: BaseException) -> Optional[str]:
     return None
 
 
-def print_stopped(failure: str, stats: RunStats, output: Optional[Path]) -> None:
+def print_stopped(failure: str, stats: RunStats, output: Optional[Path], engine: str = "local") -> None:
     """What an interrupted or failed run leaves, and how to go on."""
     err = sys.stderr
     if failure == "interrupted":
@@ -338,7 +338,9 @@ def print_stopped(failure: str, stats: RunStats, output: Optional[Path]) -> None
     if output is None:
         print(f"legal-anon: {stats.docs} documents written to stdout before it stopped.", file=err)
         return
-    print(f"legal-anon: {stats.docs} documents written to {output} in this run ({stats.docs_resumed} were done "
+    late = " (and those the Ray workers finished before they were told: counts reach the driver later)" \
+        if engine == "ray" else ""
+    print(f"legal-anon: {stats.docs} documents written to {output} in this run{late} ({stats.docs_resumed} were done "
           "already), each marked done in records/; the collections (spans.jsonl, tab_predictions.json, Parquet, "
           "the HTML index, errors.jsonl) are written when a run completes: rerun the same command to resume.", file=err)
 
