@@ -15,7 +15,7 @@ ray = pytest.importorskip("ray")
 from legal_anon.cli import main  # noqa: E402
 from legal_anon.engines.local import DocumentDone, DocumentError, load_pipeline, pipeline_fingerprint  # noqa: E402
 from legal_anon.engines.ray_data import RayEngine  # noqa: E402
-from legal_anon.io.sinks import DocumentWriter, file_name, finish  # noqa: E402
+from legal_anon.io.sinks import DocumentWriter, OutputError, file_name, finish  # noqa: E402
 from legal_anon.io.sources import expand_inputs  # noqa: E402
 
 
@@ -219,3 +219,25 @@ def _session(proc_dir: Path) -> int:
         return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[3])  # state ppid pgrp session
     except (OSError, IndexError, ValueError):
         return -1
+
+
+class FullDiskWriter(DocumentWriter):
+    """A disk that is full: every write of a worker fails as the atomic writer reports it."""
+
+    def write(self, record):
+        raise OutputError(f"cannot write {self.out_dir}/text/x.txt: No space left on device")
+
+
+def test_a_write_that_fails_in_a_worker_ends_the_run_with_its_message(cluster, model_dir, inputs, tmp_path):
+    import sys
+
+    from legal_anon.cli import output_error_in
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    nlp = load_pipeline(str(model_dir), {})
+    writer = FullDiskWriter(tmp_path / "out", ["text"], pipeline_fingerprint(nlp))
+    writer.prepare()
+    engine = RayEngine(str(model_dir), {}, workers=1, batch_size=4)
+    with pytest.raises(Exception) as failed:
+        list(engine.run(expand_inputs([str(inputs)]), writer))
+    assert output_error_in(failed.value) == f"cannot write {tmp_path / 'out'}/text/x.txt: No space left on device"

@@ -316,7 +316,11 @@ def check_folder(folder: Path, what: str) -> None:
 
 
 def output_error_in(e: BaseException) -> Optional[str]:
-    """The message of an OutputError raised in a Ray worker, if that is what ended the run."""
+    """The message of an OutputError raised in a Ray worker, if that is what ended the run.
+    Ray Data re-raises a worker's exception as a UserCodeException without its cause; the
+    worker's traceback text (``traceback_str``) still names it."""
+    import re
+
     from legal_anon.io.sinks import OutputError
 
     seen = set()
@@ -324,6 +328,9 @@ def output_error_in(e: BaseException) -> Optional[str]:
         seen.add(id(e))
         if isinstance(e, OutputError):
             return str(e).strip().splitlines()[-1]
+        found = re.findall(r"OutputError: (.+)", f"{getattr(e, 'traceback_str', '')}\n{e}")
+        if found:
+            return found[-1].strip()
         e = getattr(e, "cause", None) or e.__cause__ or e.__context__
     return None
 
