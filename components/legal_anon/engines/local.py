@@ -171,16 +171,15 @@ def pipeline_fingerprint(nlp) -> str:
     key over a fixed message: the salt itself is never part of it, nor recoverable from it).
     Computed once per run; an output folder written with another fingerprint is refused."""
     import hashlib
-    import hmac
 
     digest = hashlib.sha256()
     digest.update(f"{nlp.meta.get('name')} {nlp.meta.get('version')}\n{nlp.config.to_str()}\n".encode("utf8"))
     digest.update(hashlib.sha256(nlp.to_bytes()).digest())
     for name, pipe in nlp.pipeline:
-        salt = getattr(pipe, "_salt", None)  # the anonymizer keeps its salt in memory only
-        if salt:
+        salt_digest = pipe.salt_digest() if hasattr(pipe, "salt_digest") else None
+        if salt_digest:
             digest.update(name.encode("utf8"))
-            digest.update(hmac.new(salt, b"legal-anon output fingerprint", hashlib.sha256).digest())
+            digest.update(salt_digest)
     return digest.hexdigest()[:16]
 
 

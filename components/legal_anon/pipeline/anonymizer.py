@@ -149,6 +149,13 @@ class Anonymizer:
             salt = salt.encode("utf8")
         self._salt = salt or None
 
+    def salt_digest(self) -> Optional[bytes]:
+        """A keyed digest of the salt (HMAC with the salt as key over a fixed message), for
+        fingerprints of runs: it changes with the salt and never reveals it; None without one."""
+        if not self._salt:
+            return None
+        return hmac.new(self._salt, b"legal-anon output fingerprint", hashlib.sha256).digest()
+
     def set_operator(self, label: str, operator: str) -> None:
         self.settings = self.settings.with_operator(label, operator)
 
