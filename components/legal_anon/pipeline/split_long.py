@@ -1,10 +1,19 @@
-"""Process documents longer than ``nlp.max_length``: split on paragraph boundaries, run
-the pipeline on the pieces, and join them back into one Doc with the original offsets.
+"""Process long documents in bounded pieces: split, run the pipeline on the pieces in
+batches of bounded size, and join them back into one Doc with the original offsets.
 
 The pieces are exact consecutive substrings of the text, so ``Doc.from_docs`` rebuilds a
 Doc whose ``.text`` is identical to the input and whose entities carry offsets into the
 whole text. Components that must see the whole document (the ``anonymizer``: pseudonyms
 and "mask every occurrence" are per document) are run on the joined Doc afterwards.
+
+Why bounded: the NER's working memory grows with the tokens of the batch it is given
+(en_core_web_sm's NER: about 15 KB per token while it runs; a 1 MB single-line text in one
+piece peaked at 3.5 GB, a 5 MB one cut at ``nlp.max_length`` into five 1 MB pieces that
+``nlp.pipe`` put in one batch at 9.45 GB). So a document longer than ``PIECE_CHARS`` is cut
+into pieces of at most that many characters, and the pieces and documents are handed to
+the pipeline in batches of at most ``BATCH_CHARS`` characters (and ``batch_size`` texts).
+Documents shorter than ``PIECE_CHARS`` (every TAB judgment) are not cut, so their
+predictions do not change.
 """
 from __future__ import annotations
 
@@ -26,6 +35,11 @@ _BOUNDARIES = (
 
 # Components that need the whole document; they run after the pieces are joined.
 WHOLE_DOC_COMPONENTS = ("anonymizer",)
+
+# Longest piece the pipeline is given (characters), unless nlp.max_length is smaller.
+PIECE_CHARS = 100_000
+# Most characters handed to the pipeline in one batch (one longer piece goes alone).
+BATCH_CHARS = 100_000
 
 
 def split_text(text: str, max_length: int) -> List[Tuple[int, str]]:
@@ -72,11 +86,33 @@ def whole_doc_pipes(nlp: Language) -> List[str]:
     return []
 
 
+def piece_length(nlp: Language, max_length: Optional[int] = None) -> int:
+    """Documents longer than this are split: ``max_length`` when given, else the smaller
+    of ``nlp.max_length`` and ``PIECE_CHARS``."""
+    return max_length or min(nlp.max_length, PIECE_CHARS)
+
+
 def join_docs(nlp: Language, docs: Sequence[Doc]) -> Doc:
     """Join piece Docs back into one Doc (the text is the exact concatenation)."""
     if len(docs) == 1:
         return docs[0]
     return Doc.from_docs(list(docs), ensure_whitespace=False)
+
+
+def char_batches(items: Iterable[Tuple[str, Any]], batch_size: int, batch_chars: int) -> Iterator[List[Tuple[str, Any]]]:
+    """Group (text, context) into lists of at most ``batch_size`` items and, unless one
+    text alone is longer, at most ``batch_chars`` characters."""
+    batch: List[Tuple[str, Any]] = []
+    chars = 0
+    for item in items:
+        n = len(item[0])
+        if batch and (len(batch) >= batch_size or chars + n > batch_chars):
+            yield batch
+            batch, chars = [], 0
+        batch.append(item)
+        chars += n
+    if batch:
+        yield batch
 
 
 def pipe_long(
@@ -87,16 +123,20 @@ def pipe_long(
     batch_size: int = 16,
     n_process: int = 1,
     max_length: Optional[int] = None,
+    batch_chars: Optional[int] = None,
 ) -> Iterator[Any]:
-    """Like ``nlp.pipe`` but any text longer than ``max_length`` (default
-    ``nlp.max_length``) is split on paragraph boundaries and rejoined, and the
+    """Like ``nlp.pipe`` but any text longer than ``max_length`` (default: see
+    ``piece_length``) is split on paragraph boundaries and rejoined, the pipeline gets
+    batches of at most ``batch_chars`` characters (default ``BATCH_CHARS``), and the
     whole-document components run once per joined document.
 
-    With ``as_tuples`` the input is (text, context) and (doc, context) is yielded.
+    With ``n_process`` > 1, spaCy's workers batch by ``batch_size`` texts only: each
+    worker's memory is bounded by ``batch_size`` pieces. With ``as_tuples`` the input is
+    (text, context) and (doc, context) is yielded.
     """
-    max_length = max_length or nlp.max_length
+    max_length = piece_length(nlp, max_length)
+    batch_chars = batch_chars or BATCH_CHARS
     late = whole_doc_pipes(nlp)
-    early_disabled = [p for p in late]
 
     def pieces() -> Iterator[Tuple[str, Tuple[int, int, int, Any]]]:
         for i, item in enumerate(texts):
@@ -105,11 +145,17 @@ def pipe_long(
             for j, (_, piece) in enumerate(parts):
                 yield piece, (i, j, len(parts), ctx if j == 0 else None)
 
-    with nlp.select_pipes(disable=early_disabled):
+    def processed() -> Iterator[Tuple[Doc, Tuple[int, int, int, Any]]]:
+        if n_process > 1:
+            yield from nlp.pipe(pieces(), as_tuples=True, batch_size=batch_size, n_process=n_process)
+            return
+        for batch in char_batches(pieces(), batch_size, batch_chars):
+            yield from nlp.pipe(batch, as_tuples=True, batch_size=len(batch))
+
+    with nlp.select_pipes(disable=late):
         pending: List[Doc] = []
         ctx_first: Any = None
-        stream = nlp.pipe(pieces(), as_tuples=True, batch_size=batch_size, n_process=n_process)
-        for doc, (i, j, n, ctx) in stream:
+        for doc, (i, j, n, ctx) in processed():
             if j == 0:
                 pending = []
                 ctx_first = ctx
