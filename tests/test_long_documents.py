@@ -115,3 +115,19 @@ def test_tab_dev_judgments_give_the_same_output_in_any_batching(stacked_nlp):
     assert sum(len(e) + len(c) for e, c, _ in before) > 100  # the model does mask things
     assert outputs(pipe_long(stacked_nlp, texts)) == before
     assert outputs(pipe_long(stacked_nlp, texts, batch_chars=5_000)) == before  # one judgment per batch
+
+
+@pytest.mark.slow
+def test_the_pipeline_runs_inside_memory_zones_and_forgets_the_new_words(stacked_nlp):
+    """A long run frees the strings each batch adds (``nlp.memory_zone()``): the featurizer's
+    cache is keyed by hash, so a word seen in an earlier zone gets the same features."""
+    texts = [f"The applicant, Mr Zorbuk{i} Qatrel{i}, lodged application no. {70000 + i}/19 in Ydrasville{i}."
+             for i in range(6)]
+    strings = len(stacked_nlp.vocab.strings)
+    results = []
+    for _ in range(2):
+        with stacked_nlp.memory_zone():
+            results.append([(d._.anonymized, ents(d)) for d in pipe_long(stacked_nlp, texts)])
+        assert len(stacked_nlp.vocab.strings) == strings
+    assert results[0] == results[1]
+    assert results[0] == [(d._.anonymized, ents(d)) for d in pipe_long(stacked_nlp, texts)]
