@@ -154,7 +154,7 @@ def anonymize(
     batch_size: int = typer.Option(16, "--batch-size", "-b", min=1),
     n_process: int = typer.Option(1, "--n-process", "-n", min=1),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Split documents longer than this many characters (default nlp.max_length)"),
-    max_chars: Optional[int] = typer.Option(None, "--max-chars", help="Do not process documents longer than this (recorded in errors.jsonl)"),
+    max_chars: Optional[int] = typer.Option(5_000_000, "--max-chars", help="Do not process documents longer than this many characters (recorded in errors.jsonl; default 5,000,000: up to it a document peaks under ~1.5 GB, docs/scale.md; raise it to allow longer ones)"),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the run summary as JSON"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
     operator: List[str] = typer.Option([], "--operator", metavar="LABEL=OP", help="Per-label operator: replace, pseudonym, mask, redact, hash, keep (repeatable)"),
