@@ -131,3 +131,30 @@ def test_the_pipeline_runs_inside_memory_zones_and_forgets_the_new_words(stacked
         assert len(stacked_nlp.vocab.strings) == strings
     assert results[0] == results[1]
     assert results[0] == [(d._.anonymized, ents(d)) for d in pipe_long(stacked_nlp, texts)]
+
+
+def test_the_local_engine_forgets_an_archives_new_words_between_memory_zones(tmp_path, monkeypatch):
+    """3,000 documents, each with a new case number and name: the vocab's strings stay
+    where they were (one memory zone per 1,000 documents), and every document is written."""
+    from legal_anon.engines.local import DocumentDone, LocalEngine
+    from legal_anon.io.sources import expand_inputs
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "CODE", "pattern": [{"SHAPE": "dddd/dd"}]}])
+    nlp.add_pipe("anonymizer")
+    lines = [json.dumps({"id": f"d{i}", "text": f"Application no. {1000 + i}/{i % 90 + 10} by Zyx{i}qv."})
+             for i in range(3000)]
+    (tmp_path / "archive.jsonl").write_text("\n".join(lines) + "\n", encoding="utf8")
+    nlp("Application no. 1000/10 by Zyx0qv.")  # the words every document shares
+    before = len(nlp.vocab.strings)
+    written = []
+
+    class Writer:
+        def write(self, record):
+            written.append(record.anonymized)
+
+    engine = LocalEngine(nlp, batch_size=64)
+    results = list(engine.run(expand_inputs([str(tmp_path / "archive.jsonl")]), Writer()))
+    assert sum(isinstance(r, DocumentDone) for r in results) == 3000 and len(written) == 3000
+    assert written[5] == "Application no. [CODE] by Zyx5qv."
+    assert len(nlp.vocab.strings) - before < 50  # not the 6,000 new strings of the archive

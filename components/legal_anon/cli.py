@@ -153,7 +153,7 @@ def anonymize(
     text_key: str = typer.Option("text", "--text-key", help="JSON key / Parquet column holding the text"),
     batch_size: int = typer.Option(16, "--batch-size", "-b", min=1),
     n_process: int = typer.Option(1, "--n-process", "-n", min=1),
-    max_length: Optional[int] = typer.Option(None, "--max-length", help="Split documents longer than this many characters (default nlp.max_length)"),
+    max_length: Optional[int] = typer.Option(None, "--max-length", help="Split documents longer than this many characters (default: the smaller of nlp.max_length and 100,000)"),
     max_chars: Optional[int] = typer.Option(5_000_000, "--max-chars", help="Do not process documents longer than this many characters (recorded in errors.jsonl; default 5,000,000: up to it a document peaks under ~1.5 GB, docs/scale.md; raise it to allow longer ones)"),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the run summary as JSON"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
@@ -183,6 +183,7 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
     from legal_anon.engines.local import (DocumentError, LocalEngine, check_recognizer, load_pipeline,
                                           pipeline_fingerprint)
     from legal_anon.io.sinks import DocumentWriter, OutputError, StdoutWriter, check_formats, finish
+    from legal_anon.pipeline.split_long import piece_length
     from legal_anon.io.sources import FORMATS as INPUT_FORMATS
     from legal_anon.io.sources import count_documents, expand_inputs
 
@@ -250,7 +251,7 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
                 stats.docs_resumed += 1
                 done.append(result.doc_id)
             else:
-                stats.add(result, max_length or nlp.max_length)
+                stats.add(result, piece_length(nlp, max_length))
                 done.append(result.doc_id)
             bar.update(1)
     except KeyboardInterrupt:

@@ -20,7 +20,9 @@ the hash salt through a keyed digest); an output folder holds one fingerprint's 
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -223,9 +225,11 @@ def precheck(item: InputDoc, max_chars: Optional[int]) -> Optional[DocumentError
 
 
 def anonymize_batch(nlp: Language, items: Sequence[InputDoc], writer, max_chars: Optional[int] = None,
-                    batch_size: int = 16) -> List[Result]:
+                    batch_size: int = 16, max_length: Optional[int] = None) -> List[Result]:
     """Anonymize and write a batch; a document the pipeline raises on is isolated (the batch
-    is run again one document at a time) and recorded with the reason, never fatal."""
+    is run again one document at a time) and recorded with the reason, never fatal. The
+    batch runs in a spaCy memory zone (the records are plain data), so the strings of an
+    archive's millions of names and case numbers do not pile up in the vocab."""
     from legal_anon.pipeline.split_long import pipe_long
 
     errors: List[DocumentError] = []
@@ -233,21 +237,23 @@ def anonymize_batch(nlp: Language, items: Sequence[InputDoc], writer, max_chars:
     for item in items:
         problem = precheck(item, max_chars)
         (errors.append(problem) if problem is not None else good.append(item))
-    try:
-        done = list(pipe_long(nlp, ((i.text, i) for i in good), as_tuples=True, batch_size=batch_size))
-    except Exception:
-        done = []
-        for item in good:
-            try:
-                done.extend(pipe_long(nlp, [(item.text, item)], as_tuples=True))
-            except Exception as e:
-                errors.append(DocumentError(item.doc_id, item.source, f"the pipeline raised {type(e).__name__}: {e}",
-                                            item.at))
     results: List[Result] = []
-    for doc, item in done:
-        record = record_from_doc(item, doc)
-        writer.write(record)
-        results.append(DocumentDone.of(record))
+    with nlp.memory_zone():
+        try:
+            done = list(pipe_long(nlp, ((i.text, i) for i in good), as_tuples=True, batch_size=batch_size,
+                                  max_length=max_length))
+        except Exception:
+            done = []
+            for item in good:
+                try:
+                    done.extend(pipe_long(nlp, [(item.text, item)], as_tuples=True, max_length=max_length))
+                except Exception as e:
+                    errors.append(DocumentError(item.doc_id, item.source,
+                                                f"the pipeline raised {type(e).__name__}: {e}", item.at))
+        for doc, item in done:
+            record = record_from_doc(item, doc)
+            writer.write(record)
+            results.append(DocumentDone.of(record))
     return results + errors
 
 
@@ -259,6 +265,7 @@ class LocalEngine:
     anonymizes and writes the rest, yielding what happened in input order."""
 
     name = "local"
+    ZONE_DOCS = 1000  # documents per memory zone
 
     def __init__(self, nlp: Language, batch_size: int = 16, n_process: int = 1, max_length: Optional[int] = None,
                  max_chars: Optional[int] = None):
@@ -295,11 +302,22 @@ class LocalEngine:
                 else:
                     yield item.text, item
 
-        for doc, item in pipe_long(self.nlp, good(), as_tuples=True, batch_size=self.batch_size,
-                                   n_process=self.n_process, max_length=self.max_length):
-            while pending:
-                yield pending.pop(0)
-            record = record_from_doc(item, doc)
-            writer.write(record)
-            yield DocumentDone.of(record)
+        # one process: chunks of documents, each in a spaCy memory zone (flat memory over an
+        # archive); spaCy's worker processes manage their own vocab
+        chunk = self.ZONE_DOCS if self.n_process == 1 else None
+        stream = good()
+        while True:
+            part = list(islice(stream, chunk)) if chunk else stream
+            if chunk and not part:
+                break
+            with self.nlp.memory_zone() if chunk else nullcontext():
+                for doc, item in pipe_long(self.nlp, part, as_tuples=True, batch_size=self.batch_size,
+                                           n_process=self.n_process, max_length=self.max_length):
+                    while pending:
+                        yield pending.pop(0)
+                    record = record_from_doc(item, doc)
+                    writer.write(record)
+                    yield DocumentDone.of(record)
+            if not chunk:
+                break
         yield from pending

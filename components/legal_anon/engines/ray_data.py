@@ -69,8 +69,7 @@ class AnonymizerActor:
             raise UsageError(f"the pipeline {model!r} a worker loaded differs from the driver's (fingerprint "
                              f"{pipeline_fingerprint(self.nlp)}, driver {writer.fingerprint}): install the same model "
                              "and give the same hash salt on every node")
-        if max_length:
-            self.nlp.max_length = max_length
+        self.max_length = max_length  # pieces of long documents, as the local engine splits them
         self.writer = writer
         self.max_chars = max_chars
         self.renames = renames
@@ -89,7 +88,8 @@ class AnonymizerActor:
             doc_id = self.renames.get(f"{index}:{position}", str(doc_id))
             item = InputDoc(doc_id, str(text), str(source), at=at)
             (skipped if self.writer.is_done(item.doc_id, content_hash(item.text)) else items).append(item)
-        results: List[Result] = list(anonymize_batch(self.nlp, items, self.writer, self.max_chars))
+        results: List[Result] = list(anonymize_batch(self.nlp, items, self.writer, self.max_chars,
+                                                                 max_length=self.max_length))
         out: Dict[str, List[Any]] = {"doc_id": [], "status": [], "words": [], "chars": [], "labels": [],
                                      "sources": [], "reason": [], "at": []}
         for item in skipped:
