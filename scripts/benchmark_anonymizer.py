@@ -79,7 +79,7 @@ def main(
 ):
     pieces = judgment_pieces(tab_json)
     anonymizer = Anonymizer(None, operators={"PERSON": operator})
-    print(f"| words | characters | spans | seconds | µs per word |")
+    print("| words | characters | spans | seconds | µs per word |")
     print("|---|---|---|---|---|")
     for n in (int(w) for w in words.split(",")):
         text, spans = long_document(pieces, n)

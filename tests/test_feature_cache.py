@@ -10,7 +10,7 @@ import numpy as np
 import spacy
 from spacy.vectors import Vectors
 
-from legal_anon.ml.bilstm_crf import Featurizer
+from legal_anon.ml.featurizer import Featurizer
 
 
 def _features(feats, vocab, words):

@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import re
 import threading
-from pathlib import Path
 
 import pytest
 import spacy
-from spacy.language import Language
-from spacy.tokens import DocBin, Span
+from spacy.tokens import DocBin
 
 from legal_anon.cli import main
 from legal_anon.corpus.convert_tab import convert_tab_file
@@ -23,44 +21,6 @@ from legal_anon.review.store import ReviewStore
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
 TOKEN = "test-token-0123456789"
-
-
-@Language.component("review_test_candidates")
-def review_test_candidates(doc):
-    """Recall-control stand-in: capitalised words outside doc.ents become candidates,
-    with a confidence that depends on the word (so the order is known)."""
-    spans, scores = [], []
-    for tok in doc:
-        if tok.is_title and tok.ent_iob_ == "O" and not tok.is_sent_start and len(tok) > 3:
-            spans.append(Span(doc, tok.i, tok.i + 1, label="MISC"))
-            scores.append(round(0.02 + (len(tok.text) % 7) / 10, 2))
-    doc.spans["ent_candidates"] = spans
-    doc.spans["ent_candidates"].attrs["scores"] = scores
-    return doc
-
-
-@pytest.fixture(scope="module")
-def run_dirs(tmp_path_factory, sample_dir):
-    """An anonymize run with --review-dir over 4 sample judgments."""
-    docs = json.loads((sample_dir / "test.json").read_text(encoding="utf8"))[:4]
-    nlp = spacy.blank("en")
-    ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": None})
-    for d in docs:
-        for m in d["annotations"]["annotator1"]["entity_mentions"]:
-            if m["identifier_type"] != "NO_MASK" and m["entity_type"] == "PERSON":
-                ruler.add_patterns([{"label": m["entity_type"], "pattern": m["span_text"]}])
-    nlp.add_pipe("sentencizer", first=True)
-    nlp.add_pipe("review_test_candidates")
-    nlp.add_pipe("anonymizer", config={"operators": {"PERSON": "pseudonym"}})
-    base = tmp_path_factory.mktemp("review_run")
-    nlp.to_disk(base / "model")
-    (base / "in").mkdir()
-    for d in docs:
-        (base / "in" / f"{d['doc_id']}.txt").write_text(d["text"], encoding="utf8")
-    rc = main(["anonymize", str(base / "in"), "-m", str(base / "model"), "-o", str(base / "out"),
-               "--review-dir", str(base / "review"), "-f", "text,json,tab", "-q"])
-    assert rc == 0
-    return base, [d["doc_id"] for d in docs]
 
 
 @pytest.fixture()

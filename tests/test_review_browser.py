@@ -8,7 +8,6 @@ import re
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -46,9 +45,6 @@ def server(run_dirs, tmp_path):
     yield url, tmp_path
     srv.should_exit = True
     thread.join(timeout=10)
-
-
-from tests.test_review_api import run_dirs  # noqa: E402,F401  (the module's anonymize run)
 
 
 def test_review_in_a_real_browser(server, run_dirs):

@@ -14,12 +14,12 @@ from __future__ import annotations
 import html
 import secrets
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from legal_anon.io.html_pages import LABEL_COLORS, REVIEW_WARNING
 from legal_anon.pipeline.protected import ProtectedStrings
