@@ -102,3 +102,16 @@ def run_dirs(tmp_path_factory, sample_dir):
     return base, [d["doc_id"] for d in docs]
 
 
+@pytest.fixture()
+def review_run_copy(run_dirs, tmp_path):
+    """A fresh copy of the review run (saves change files), its run.json pointing at the copy."""
+    import shutil
+
+    base, _ = run_dirs
+    for sub in ("out", "review"):
+        shutil.copytree(base / sub, tmp_path / sub)
+    run = json.loads((tmp_path / "review" / "run.json").read_text(encoding="utf8"))
+    run["output"] = str(tmp_path / "out")
+    (tmp_path / "review" / "run.json").write_text(json.dumps(run), encoding="utf8")
+    return tmp_path
+

@@ -24,16 +24,9 @@ TOKEN = "test-token-0123456789"
 
 
 @pytest.fixture()
-def client(run_dirs, tmp_path):
+def client(review_run_copy):
     """A client over a fresh copy of the run (saves change files)."""
-    import shutil
-
-    base, _ = run_dirs
-    for sub in ("out", "review"):
-        shutil.copytree(base / sub, tmp_path / sub)
-    run = json.loads((tmp_path / "review" / "run.json").read_text(encoding="utf8"))
-    run["output"] = str(tmp_path / "out")
-    (tmp_path / "review" / "run.json").write_text(json.dumps(run), encoding="utf8")
+    tmp_path = review_run_copy
     store = ReviewStore(tmp_path / "review")
     app = create_app(store, ReviewOutputs(store.run), "alice", TOKEN, allowed_hosts=["testserver"])
     c = fastapi_testclient.TestClient(app)

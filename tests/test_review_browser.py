@@ -21,20 +21,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 @pytest.fixture()
-def server(run_dirs, tmp_path):
+def server(review_run_copy):
     import uvicorn
 
     if CHROMIUM is None:
         pytest.skip("no Chromium: `apt-get install chromium` (.ci/run installs it)")
     pytest.importorskip("playwright")
-    base, _ = run_dirs
-    for sub in ("out", "review"):
-        shutil.copytree(base / sub, tmp_path / sub)
-    run = json.loads((tmp_path / "review" / "run.json").read_text(encoding="utf8"))
-    run["output"] = str(tmp_path / "out")
-    (tmp_path / "review" / "run.json").write_text(json.dumps(run), encoding="utf8")
     port = free_port("127.0.0.1")
-    app, url, _ = build(tmp_path / "review", "bob", "127.0.0.1", port)
+    app, url, _ = build(review_run_copy / "review", "bob", "127.0.0.1", port)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -42,7 +36,7 @@ def server(run_dirs, tmp_path):
         if srv.started:
             break
         time.sleep(0.05)
-    yield url, tmp_path
+    yield url, review_run_copy
     srv.should_exit = True
     thread.join(timeout=10)
 

@@ -32,6 +32,8 @@ class ReviewOutputs:
         self.formats: List[str] = list(run["formats"])
         settings = {k: v for k, v in run["anonymizer"].items() if k != "factory"}
         self.anonymizer = Anonymizer(None, settings=AnonymizerSettings(**settings))
+        self.writer = DocumentWriter(self.out_dir, self.formats, run["fingerprint"])
+        self.writer.prepare()
 
     def anonymize(self, text: str, masks: Sequence[Mask]) -> Tuple[str, List[dict]]:
         return self.anonymizer.anonymize(text, [(m.start, m.end, m.label, REVIEWED_SOURCE) for m in masks])
@@ -44,9 +46,7 @@ class ReviewOutputs:
             entities=[{"start": m.start, "end": m.end, "label": m.label, "text": text[m.start:m.end]} for m in masks],
             words=len(text.split()), chars=len(text), original=text,
         )
-        writer = DocumentWriter(self.out_dir, self.formats, self.run["fingerprint"])
-        writer.prepare()
-        writer.write(record)
+        self.writer.write(record)
         finish(self.out_dir, self.formats, self.run["doc_ids"], self._run_errors())
 
     def _run_errors(self) -> List[DocumentError]:

@@ -116,6 +116,7 @@ class ReviewStore:
         self.doc_ids: List[str] = [d for d in self.run["doc_ids"]
                                    if (self.dir / "records" / f"{file_name(d)}.json").exists()]
         self._names = {doc_id: file_name(doc_id) for doc_id in self.doc_ids}
+        self._corrections: Optional[Dict[str, Dict]] = None  # doc_id -> TAB document, read at the first save
 
     # ------------------------------------------------------------------ reading
 
@@ -127,12 +128,13 @@ class ReviewStore:
             raise KeyError(doc_id)
         return json.loads((self.dir / "records" / f"{self._names[doc_id]}.json").read_text(encoding="utf8"))
 
-    def state(self, doc_id: str) -> Dict:
-        """The document's current masks, status and version (the run's masks, version 0, at first)."""
+    def state(self, doc_id: str, record: Optional[Dict] = None) -> Dict:
+        """The document's current masks, status and version (the run's masks, version 0, at
+        first; from ``record`` when the caller has read it already)."""
         path = self.state_dir / f"{self._names[doc_id]}.json"
         if path.exists():
             return json.loads(path.read_text(encoding="utf8"))
-        masks = masks_from_record(self.record(doc_id))
+        masks = masks_from_record(record or self.record(doc_id))
         return {"doc_id": doc_id, "version": 0, "status": STATUS_TO_REVIEW,
                 "masks": [m.as_dict() for m in masks]}
 
@@ -155,12 +157,12 @@ class ReviewStore:
         anonymizer's job), then the state, the corrections and the audit line. The state
         moves to the new version only when the outputs were written."""
         with self._lock:
-            current = self.state(doc_id)
+            record = self.record(doc_id)
+            current = self.state(doc_id, record)
             if version != current["version"]:
                 raise VersionConflict(
                     f"document {doc_id!r} was saved (version {current['version']}) after this page loaded it "
                     f"(version {version}); reload the page to see that save, then redo your changes")
-            record = self.record(doc_id)
             text = record["text"]
             masks = check_masks(text, masks, self.labels)
             write_outputs(doc_id, text, masks, record["source"])
@@ -169,18 +171,22 @@ class ReviewStore:
                      "status": STATUS_REVIEWED if accept else current["status"],
                      "reviewer": reviewer, "masks": [m.as_dict() for m in masks]}
             write_atomic(self.state_dir / f"{self._names[doc_id]}.json", json.dumps(state, ensure_ascii=False), private=True)
-            self._write_corrections(reviewer)
+            self._write_corrections(doc_id, tab_document(doc_id, record, state))
             self._audit(doc_id, reviewer, version + 1, accept, before, masks, text)
             return state
 
-    def _write_corrections(self, reviewer: str) -> None:
-        """corrections.json: every document saved at least once, as TAB JSON."""
-        docs = []
-        for doc_id in self.doc_ids:
-            path = self.state_dir / f"{self._names[doc_id]}.json"
-            if path.exists():
-                state = json.loads(path.read_text(encoding="utf8"))
-                docs.append(tab_document(doc_id, self.record(doc_id), state))
+    def _write_corrections(self, doc_id: str, document: Dict) -> None:
+        """corrections.json: every document saved at least once, as TAB JSON, in run order.
+        The other documents' entries are read from their states once, at the first save."""
+        if self._corrections is None:
+            self._corrections = {}
+            for other in self.doc_ids:
+                path = self.state_dir / f"{self._names[other]}.json"
+                if other != doc_id and path.exists():
+                    state = json.loads(path.read_text(encoding="utf8"))
+                    self._corrections[other] = tab_document(other, self.record(other), state)
+        self._corrections[doc_id] = document
+        docs = [self._corrections[d] for d in self.doc_ids if d in self._corrections]
         write_atomic(self.dir / "review" / "corrections.json", json.dumps(docs, ensure_ascii=False, indent=1), private=True)
 
     def _audit(self, doc_id: str, reviewer: str, version: int, accept: bool, before: Sequence[Mask],
