@@ -1,6 +1,7 @@
 """The ``legal-anon`` command line (typer, as spaCy's and weasel's are).
 
     legal-anon anonymize INPUT... [-m MODEL] [-o OUT] [-f text,json,tab,html,parquet] [--review-dir DIR]
+    legal-anon anonymize judgment.docx page.html -o OUT   # also OUT/docx/judgment.docx, OUT/html_document/page.html
     legal-anon INPUT...                      # the same: anonymize is the default command
     cat judgment.txt | legal-anon -          # anonymized text on stdout
     legal-anon assemble training/bilstm_crf/model-best training/en_legal_anon --operator PERSON=pseudonym
@@ -96,6 +97,9 @@ def anonymize(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: start a local one)"),
     workers: int = typer.Option(2, "--workers", min=1, help="Ray engine: actors, each with the pipeline loaded once"),
     overwrite: bool = typer.Option(False, "--overwrite", help="-o holds another pipeline's outputs (other model, weights, settings or salt): remove them and recompute everything, instead of refusing"),
+    tracked_changes: str = typer.Option("refuse", "--tracked-changes", metavar="accept|refuse", help="Word files with tracked changes: refuse them (default: a deleted name stays in the file) or accept the changes before masking"),
+    drop_media: bool = typer.Option(False, "--drop-media", help="Word files: remove embedded images and OLE objects (counted in each document's record either way)"),
+    allow_macros: bool = typer.Option(False, "--allow-macros", help="Read macro-enabled Word files (.docm) instead of refusing them"),
 ):
     """Anonymize files, folders or stdin."""
     raise typer.Exit(run_anonymize(**locals()))
@@ -104,11 +108,12 @@ def anonymize(
 def run_anonymize(inputs, model, output, formats, review_dir, input_format, text_key, batch_size, n_process,
                   max_length, max_chars, summary_json, quiet, operator, default_operator, salt_env, salt_file,
                   spans_key, min_length, no_occurrences, mask_threshold, engine="local", ray_address=None,
-                  workers=2, overwrite=False) -> int:
+                  workers=2, overwrite=False, tracked_changes="refuse", drop_media=False, allow_macros=False) -> int:
     from tqdm import tqdm
 
     from legal_anon.engines.local import (DocumentError, LocalEngine, check_recognizer, load_pipeline,
                                           pipeline_fingerprint)
+    from legal_anon.io.documents import DocumentOptions, DocumentTally, document_inputs
     from legal_anon.io.sinks import DocumentWriter, OutputError, StdoutWriter, check_formats, finish
     from legal_anon.pipeline.split_long import piece_length
     from legal_anon.io.sources import FORMATS as INPUT_FORMATS
@@ -128,6 +133,10 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
         missing = [i.name for i in items if i.path is not None and i.error is None and not i.path.exists()]
         if not items or missing:
             raise UsageError(f"no such input: {', '.join(missing)}" if missing else "no input files found")
+        options = DocumentOptions(tracked_changes, drop_media, allow_macros)
+        structured = document_inputs(items, input_format)
+        if structured and output is None:
+            raise UsageError(f"{structured[0]} is a Word or HTML file: its anonymized copy needs an output folder (-o)")
         for folder, what in ((output, "output folder"), (review_dir, "review folder"),
                              (summary_json.parent if summary_json else None, "summary's folder")):
             if folder is not None:
@@ -157,10 +166,11 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
         from legal_anon.engines.ray_data import RayEngine
 
         runner = RayEngine(model, anonymizer, threshold, workers=workers, batch_size=batch_size, address=ray_address,
-                           max_chars=max_chars, max_length=max_length)
+                           max_chars=max_chars, max_length=max_length, options=options)
     else:
         runner = LocalEngine(nlp, batch_size=batch_size, n_process=n_process, max_length=max_length,
-                             max_chars=max_chars)
+                             max_chars=max_chars, options=options)
+    tally = DocumentTally()
     bar = tqdm(total=count_documents(items, input_format) if engine == "local" else None, unit="doc",
                file=sys.stderr, disable=quiet, dynamic_ncols=True, desc="anonymizing")
     failure = None
@@ -179,6 +189,7 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
                 done.append(result.doc_id)
             else:
                 stats.add(result, piece_length(nlp, max_length))
+                tally.add(result)
                 done.append(result.doc_id)
             bar.update(1)
     except KeyboardInterrupt:
@@ -213,8 +224,11 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
     summary.update({"engine": runner.name, "model": model, "inputs": len(items), "batch_size": batch_size,
                     "n_process": n_process, "workers": workers if engine == "ray" else None,
                     "output": str(output) if output else None, "formats": fmts,
-                    "review_dir": str(review_dir) if review_dir else None, "renamed_doc_ids": runner.renamed})
+                    "review_dir": str(review_dir) if review_dir else None, "renamed_doc_ids": runner.renamed,
+                    "documents": tally.as_dict()})
     print_summary(summary)
+    if tally.files:
+        print(tally.line(), file=sys.stderr)
     if summary_json:
         try:
             summary_json.write_text(json.dumps(summary, indent=2), encoding="utf8")

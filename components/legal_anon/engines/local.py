@@ -28,6 +28,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 
+from legal_anon.io.documents import DocumentCopy, DocumentOptions, DocumentWriteError, document_copy
 from legal_anon.io.sources import Input, InputDoc
 
 
@@ -51,6 +52,9 @@ class AnonymizedRecord:
     original: str = field(repr=False, default="")
     # the recall control's candidates with their confidence, for the review material only
     candidates: List[Dict[str, Any]] = field(repr=False, default_factory=list)
+    # a Word or HTML input: its anonymized copy, made from the same Doc
+    document: Optional[DocumentCopy] = field(repr=False, default=None)
+    content_sha256: str = ""  # what a rerun compares (InputDoc.content_sha256)
 
 
 @dataclass
@@ -71,6 +75,8 @@ class DocumentDone:
     labels: Dict[str, int]
     sources: Dict[str, int]
     resumed: bool = False  # written by an earlier run of the same pipeline: skipped
+    kind: str = ""  # docx | html for a Word or HTML input
+    report: Dict[str, int] = field(default_factory=dict)  # its copy's counts (media, scrubbed, ...)
 
     @classmethod
     def of(cls, record: "AnonymizedRecord") -> "DocumentDone":
@@ -79,7 +85,9 @@ class DocumentDone:
         for r in record.replacements:
             labels[r["label"]] = labels.get(r["label"], 0) + 1
             sources[r["source"]] = sources.get(r["source"], 0) + 1
-        return cls(record.doc_id, record.words, record.chars, labels, sources)
+        copy = record.document
+        return cls(record.doc_id, record.words, record.chars, labels, sources,
+                   kind=copy.kind if copy else "", report=dict(copy.report) if copy else {})
 
 
 Result = Union[DocumentDone, DocumentError]
@@ -185,8 +193,9 @@ def pipeline_fingerprint(nlp) -> str:
     return digest.hexdigest()[:16]
 
 
-def record_from_doc(item: InputDoc, doc) -> AnonymizedRecord:
-    """The record of a processed Doc (its anonymizer output and the NER's entities)."""
+def record_from_doc(item: InputDoc, doc, nlp: Optional[Language] = None) -> AnonymizedRecord:
+    """The record of a processed Doc (its anonymizer output and the NER's entities); for a
+    Word or HTML input, its anonymized copy made from this Doc (``DocumentWriteError``)."""
     if doc._.anonymized is None:
         raise ValueError("the pipeline has no anonymizer: doc._.anonymized is None")
     return AnonymizedRecord(
@@ -199,7 +208,20 @@ def record_from_doc(item: InputDoc, doc) -> AnonymizedRecord:
         chars=len(doc.text),
         original=doc.text,
         candidates=candidates_of(doc),
+        document=document_copy(nlp, doc, item.document) if item.document is not None else None,
+        content_sha256=item.content_sha256,
     )
+
+
+def write_document(nlp: Language, item: InputDoc, doc, writer) -> Result:
+    """Record and write one processed document. A Word or HTML file whose copy cannot be made
+    (changed since it was read, a check that failed) is a DocumentError; the run goes on."""
+    try:
+        record = record_from_doc(item, doc, nlp)
+    except DocumentWriteError as e:
+        return DocumentError(item.doc_id, item.source, str(e), item.at)
+    writer.write(record)
+    return DocumentDone.of(record)
 
 
 def candidates_of(doc, key: str = "ent_candidates") -> List[Dict[str, Any]]:
@@ -251,9 +273,8 @@ def anonymize_batch(nlp: Language, items: Sequence[InputDoc], writer, max_chars:
                     errors.append(DocumentError(item.doc_id, item.source,
                                                 f"the pipeline raised {type(e).__name__}: {e}", item.at))
         for doc, item in done:
-            record = record_from_doc(item, doc)
-            writer.write(record)
-            results.append(DocumentDone.of(record))
+            result = write_document(nlp, item, doc, writer)
+            (errors if isinstance(result, DocumentError) else results).append(result)
     return results + errors
 
 
@@ -268,8 +289,9 @@ class LocalEngine:
     ZONE_DOCS = 1000  # documents per memory zone
 
     def __init__(self, nlp: Language, batch_size: int = 16, n_process: int = 1, max_length: Optional[int] = None,
-                 max_chars: Optional[int] = None):
+                 max_chars: Optional[int] = None, options: DocumentOptions = DocumentOptions()):
         self.nlp = nlp
+        self.options = options  # how Word files are read and written
         self.batch_size = batch_size
         self.n_process = n_process
         self.max_length = max_length
@@ -279,7 +301,6 @@ class LocalEngine:
 
     def run(self, inputs: Sequence[Input], writer, input_format: str = "auto", text_key: str = "text"
             ) -> Iterator[Result]:
-        from legal_anon.io.sinks import content_hash
         from legal_anon.pipeline.split_long import pipe_long
         from legal_anon.io.sources import UniqueIds, iter_documents
 
@@ -291,13 +312,13 @@ class LocalEngine:
             pending.append(DocumentError("", name, reason, (index, -1)))
 
         def good() -> Iterator[Tuple[str, InputDoc]]:
-            for item in iter_documents(inputs, input_format, text_key, on_error, ids):
+            for item in iter_documents(inputs, input_format, text_key, on_error, ids, self.options):
                 if not item.error:
                     self.order.append(item.doc_id)
                 problem = precheck(item, self.max_chars)
                 if problem is not None:
                     pending.append(problem)
-                elif hasattr(writer, "is_done") and writer.is_done(item.doc_id, content_hash(item.text)):
+                elif hasattr(writer, "is_done") and writer.is_done(item.doc_id, item.content_sha256):
                     pending.append(DocumentDone(item.doc_id, 0, 0, {}, {}, resumed=True))
                 else:
                     yield item.text, item
@@ -315,9 +336,7 @@ class LocalEngine:
                                            n_process=self.n_process, max_length=self.max_length):
                     while pending:
                         yield pending.pop(0)
-                    record = record_from_doc(item, doc)
-                    writer.write(record)
-                    yield DocumentDone.of(record)
+                    yield write_document(self.nlp, item, doc, writer)
             if not chunk:
                 break
         yield from pending

@@ -5,8 +5,11 @@
 Two passes over a Ray Dataset, each stage a Ray Data operator:
 
 1. **read** (tasks): the input files are parsed where they are read, by the readers of
-   ``legal_anon.io.sources`` (txt, jsonl, TAB JSON, Parquet); a file that cannot be read becomes
-   an error row. Only the ids come back to the driver, which makes repeated ids unique
+   ``legal_anon.io.sources`` (txt, jsonl, TAB JSON, Parquet, Word, HTML); a file that cannot be
+   read becomes an error row. A Word or HTML file's row carries its text and its
+   ``DocumentRef`` (JSON: path, options, digest); the actor that anonymizes the text rewrites
+   the file from the same Doc (``legal_anon.io.documents``), so the path must be readable
+   on every node. Only the ids come back to the driver, which makes repeated ids unique
    exactly as the local engine does (input order, ``ID#2``) and records the order of the
    collections.
 2. **anonymize** (an actor pool of ``--workers`` actors, each loading the pipeline once):
@@ -40,23 +43,26 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from legal_anon.engines.local import (DocumentDone, DocumentError, Result, UsageError, anonymize_batch, load_pipeline,
                                       pipeline_fingerprint)
-from legal_anon.io.sinks import DocumentWriter, content_hash
+from legal_anon.io.documents import DocumentOptions, DocumentRef
+from legal_anon.io.sinks import DocumentWriter
 from legal_anon.io.sources import Input, InputDoc, InputError, UniqueIds, read_documents
 
-READ_COLUMNS = ("input_index", "position", "doc_id", "source", "text", "error")
+READ_COLUMNS = ("input_index", "position", "doc_id", "source", "text", "error", "document")
 
 
-def read_input_rows(row: Dict[str, Any], fmt: str, text_key: str) -> List[Dict[str, Any]]:
+def read_input_rows(row: Dict[str, Any], fmt: str, text_key: str,
+                    options: DocumentOptions = DocumentOptions()) -> List[Dict[str, Any]]:
     """One input file -> one row per document (or one error row)."""
     item = Input(row["name"], Path(row["path"]), Path(row["root"]) if row["root"] is not None else None)
     try:
-        docs = read_documents(item, fmt, text_key)
+        docs = read_documents(item, fmt, text_key, options)
     except InputError as e:
         return [{"input_index": row["input_index"], "position": -1, "doc_id": "", "source": item.name, "text": "",
-                 "error": str(e)}]
+                 "error": str(e), "document": ""}]
     # a line/row that cannot be read keeps its position: an error row of its own (position >= 0)
     return [{"input_index": row["input_index"], "position": i, "doc_id": d.doc_id, "source": d.source,
-             "text": d.text, "error": d.error} for i, d in enumerate(docs)]
+             "text": d.text, "error": d.error, "document": d.document.to_json() if d.document else ""}
+            for i, d in enumerate(docs)]
 
 
 class AnonymizerActor:
@@ -76,9 +82,9 @@ class AnonymizerActor:
 
     def __call__(self, batch: Dict[str, Any]) -> Dict[str, List[Any]]:
         items, skipped = [], []
-        for index, position, doc_id, source, text, error in zip(
+        for index, position, doc_id, source, text, error, document in zip(
                 batch["input_index"], batch["position"], batch["doc_id"], batch["source"], batch["text"],
-                batch["error"]):
+                batch["error"], batch["document"]):
             if error and position < 0:  # an input that could not be read: reported by the driver
                 continue
             at = (int(index), int(position))
@@ -86,24 +92,27 @@ class AnonymizerActor:
                 items.append(InputDoc(str(doc_id), "", str(source), str(error), at))
                 continue
             doc_id = self.renames.get(f"{index}:{position}", str(doc_id))
-            item = InputDoc(doc_id, str(text), str(source), at=at)
-            (skipped if self.writer.is_done(item.doc_id, content_hash(item.text)) else items).append(item)
+            item = InputDoc(doc_id, str(text), str(source), at=at, document=DocumentRef.from_json(str(document)))
+            (skipped if self.writer.is_done(item.doc_id, item.content_sha256) else items).append(item)
         results: List[Result] = list(anonymize_batch(self.nlp, items, self.writer, self.max_chars,
                                                                  max_length=self.max_length))
         out: Dict[str, List[Any]] = {"doc_id": [], "status": [], "words": [], "chars": [], "labels": [],
-                                     "sources": [], "reason": [], "at": []}
+                                     "sources": [], "reason": [], "at": [], "kind": [], "report": []}
         for item in skipped:
             self._row(out, item.doc_id, "resumed")
         for r in results:
             if isinstance(r, DocumentError):
                 self._row(out, r.doc_id, "error", reason=r.reason, source=r.source, at=r.at)
             else:
-                self._row(out, r.doc_id, "done", r.words, r.chars, r.labels, r.sources)
+                self._row(out, r.doc_id, "done", r.words, r.chars, r.labels, r.sources, kind=r.kind, report=r.report)
         return out
 
     @staticmethod
-    def _row(out, doc_id, status, words=0, chars=0, labels=None, sources=None, reason="", source="", at=(-1, -1)):
+    def _row(out, doc_id, status, words=0, chars=0, labels=None, sources=None, reason="", source="", at=(-1, -1),
+             kind="", report=None):
         out["at"].append(json.dumps(list(at)))
+        out["kind"].append(kind)
+        out["report"].append(json.dumps(report or {}))
         out["doc_id"].append(doc_id)
         out["status"].append(status)
         out["words"].append(words)
@@ -120,8 +129,10 @@ class RayEngine:
 
     def __init__(self, model: str, anonymizer: Dict[str, Any], mask_threshold: Any = ..., workers: int = 2,
                  batch_size: int = 16, address: Optional[str] = None, max_chars: Optional[int] = None,
-                 max_length: Optional[int] = None, max_restarts: int = 3, num_cpus: Optional[int] = None):
+                 max_length: Optional[int] = None, max_restarts: int = 3, num_cpus: Optional[int] = None,
+                 options: DocumentOptions = DocumentOptions()):
         self.model = model
+        self.options = options  # how Word files are read and written
         self.anonymizer = dict(anonymizer)
         self.mask_threshold = mask_threshold
         self.workers = workers
@@ -167,7 +178,8 @@ class RayEngine:
             {"input_index": i, "name": item.name, "path": str(item.path),
              "root": str(item.root) if item.root is not None else None} for i, item in enumerate(inputs)
         ], override_num_blocks=max(1, min(len(inputs), 8 * self.workers)))
-        docs = files.flat_map(read_input_rows, fn_kwargs={"fmt": input_format, "text_key": text_key}).materialize()
+        docs = files.flat_map(read_input_rows, fn_kwargs={"fmt": input_format, "text_key": text_key,
+                                                         "options": self.options}).materialize()
         meta = sorted(docs.select_columns(["input_index", "position", "doc_id", "source", "error"]).take_all(),
                       key=lambda r: (r["input_index"], r["position"]))
         renames = self._unique_ids(meta)
@@ -217,4 +229,4 @@ def _result(row: Dict[str, Any]) -> Result:
     if row["status"] == "resumed":
         return DocumentDone(row["doc_id"], 0, 0, {}, {}, resumed=True)
     return DocumentDone(row["doc_id"], int(row["words"]), int(row["chars"]), json.loads(row["labels"]),
-                        json.loads(row["sources"]))
+                        json.loads(row["sources"]), kind=row["kind"], report=json.loads(row["report"]))

@@ -11,10 +11,18 @@ Default outputs (``-o OUT``, formats chosen with ``-f``) hold anonymized materia
   parquet  OUT/anonymized.parquet/        one row per document: doc_id, source, anonymized,
                                           entities, replacements (JSON, no original text)
 
+  Word and HTML inputs, whatever -f says: the same file anonymized in place
+  OUT/docx/<name>.docx (.docm)            (``legal_anon.io.docx_document``)
+  OUT/html_document/<name>.html (.htm)    (``legal_anon.io.html_document``; -f html is a page
+                                          of the anonymized *text*). The other formats hold
+                                          the file's extracted text: every offset is into it.
+
   OUT/errors.jsonl                        every input or document of the run that was not
                                           processed, with the reason (when there is one)
   OUT/records/<name>.json                 per document: its spans.jsonl record, the SHA-256 of
-                                          its text and the pipeline's fingerprint. Written
+                                          its text (Word, HTML: its bytes and options), the
+                                          pipeline's fingerprint, a Word or HTML file's copy
+                                          and report (``document``). Written
                                           last, it marks the document done: a rerun of the
                                           same command skips it (``DocumentWriter.is_done``)
 
@@ -51,6 +59,7 @@ from urllib.parse import quote
 
 from legal_anon.engines.local import AnonymizedRecord, DocumentError
 from legal_anon.io.atomic import TEMP_PREFIX, current_umask, sync_folder, write_atomic
+from legal_anon.io.documents import DOCUMENT_FOLDERS, DOCUMENT_SUFFIXES
 from legal_anon.io.html_pages import REVIEW_WARNING, anonymized_body, anonymized_page, index_page, page, review_page
 
 FORMATS = ("text", "json", "tab", "html", "parquet")
@@ -165,6 +174,8 @@ class DocumentWriter:
             return False
         if stored.get("content_sha256") != sha256 or stored.get("pipeline") != self.fingerprint:
             return False
+        if stored.get("document") and not (self.out_dir / stored["document"]["file"]).exists():
+            return False
         if self.review_dir is not None and not (self.review_dir / "records" / f"{name}.json").exists():
             return False
         return all((self.out_dir / folder / f"{name}{suffix}").exists()
@@ -187,7 +198,14 @@ class DocumentWriter:
             files.append((self.review_dir / "html" / f"{name}.html",
                           review_page(record.doc_id, record.original, record.anonymized, record.replacements), True))
             files.append((self.review_dir / "records" / f"{name}.json", json.dumps(review, ensure_ascii=False), True))
-        stored = {**public_record(record), "content_sha256": content_hash(record.original), "pipeline": self.fingerprint}
+        stored = {**public_record(record), "content_sha256": record.content_sha256 or content_hash(record.original),
+                  "pipeline": self.fingerprint}
+        copy = record.document
+        if copy is not None:  # the Word or HTML file itself, anonymized
+            relative = f"{copy.folder}/{name}{copy.suffix}"
+            (self.out_dir / copy.folder).mkdir(exist_ok=True)
+            files.insert(0, (self.out_dir / relative, copy.data, False))
+            stored["document"] = {"kind": copy.kind, "file": relative, "report": copy.report}
         files.append((self.out_dir / "records" / f"{name}.json", json.dumps(stored, ensure_ascii=False), False))
         for path, data, private in files:
             try:
@@ -220,13 +238,17 @@ def stored_fingerprints(folder: Path) -> Set[str]:
 
 def document_files(folder: Path, doc_id: str) -> List[Path]:
     name = file_name(doc_id)
-    return [folder / "text" / f"{name}.txt", folder / "html" / f"{name}.html", folder / "records" / f"{name}.json"]
+    copies = [folder / DOCUMENT_FOLDERS[kind] / f"{name}{suffix}" for suffix, kind in DOCUMENT_SUFFIXES.items()]
+    return [folder / "text" / f"{name}.txt", folder / "html" / f"{name}.html", *copies,
+            folder / "records" / f"{name}.json"]
 
 
 def remove_outputs(folder: Path) -> int:
     """Every file this module writes into ``folder`` (and nothing else): ``--overwrite``."""
     n = 0
-    for sub, pattern in (("text", "*.txt"), ("html", "*.html"), ("records", "*.json"), ("records", PIPELINE_MARKER)):
+    copies = tuple((DOCUMENT_FOLDERS[kind], f"*{suffix}") for suffix, kind in DOCUMENT_SUFFIXES.items())
+    for sub, pattern in (("text", "*.txt"), ("html", "*.html"), *copies, ("records", "*.json"),
+                         ("records", PIPELINE_MARKER)):
         for path in (folder / sub).glob(pattern) if (folder / sub).is_dir() else []:
             path.unlink()
             n += 1
@@ -242,7 +264,8 @@ def remove_outputs(folder: Path) -> int:
 
 def sweep_temp_files(folder: Path) -> None:
     """The temp files and folders a killed run left (the writer removes its own otherwise)."""
-    for sub in (folder, folder / "text", folder / "html", folder / "records"):
+    copies = tuple(folder / f for f in sorted(set(DOCUMENT_FOLDERS.values())))
+    for sub in (folder, folder / "text", folder / "html", *copies, folder / "records"):
         for path in sub.glob(f"{TEMP_PREFIX}*") if sub.is_dir() else []:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
@@ -271,9 +294,9 @@ def finish(out_dir: Path, formats: Sequence[str], doc_ids: Sequence[str], errors
     ids = [d for d in doc_ids if d in done_ids]
     records = list(read_records(out_dir, ids, fingerprint))
     keys = ("doc_id", "source", "anonymized", "entities", "replacements")
-    if "json" in formats:
-        write_atomic(out_dir / "spans.jsonl",
-                     "".join(json.dumps({k: r[k] for k in keys}, ensure_ascii=False) + "\n" for r in records))
+    if "json" in formats:  # a Word or HTML file's line also says where its copy is, and its report
+        write_atomic(out_dir / "spans.jsonl", "".join(json.dumps(
+            {k: r[k] for k in (*keys, "document") if k in r}, ensure_ascii=False) + "\n" for r in records))
     if "tab" in formats:
         tab = {r["doc_id"]: [[x["start"], x["end"]] for x in r["replacements"]] for r in records}
         write_atomic(out_dir / "tab_predictions.json", json.dumps(tab, ensure_ascii=False))

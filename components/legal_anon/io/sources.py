@@ -1,8 +1,11 @@
 """Document sources for the batch command line: files, folders and stdin in, documents out.
 
 Reads ``.txt`` (one document per file), ``.jsonl`` (one object per line with a ``text`` key
-and an optional ``doc_id``/``id``), TAB JSON (a list of ``{doc_id, text, ...}``) and
-Parquet (one row per document: a text column and an optional ``doc_id``/``id`` column);
+and an optional ``doc_id``/``id``), TAB JSON (a list of ``{doc_id, text, ...}``),
+Parquet (one row per document: a text column and an optional ``doc_id``/``id`` column) and
+Word (``.docx``, ``.docm``) and HTML (``.html``, ``.htm``) files, one document each: their
+text in reading order, with a ``DocumentRef`` to write the same format back
+(``legal_anon.io.documents``);
 folders are searched recursively, following links to folders once (a folder reached twice,
 a link loop, a broken link or a folder that cannot be listed becomes an input with an
 ``error``: reported, never skipped silently); ``-`` reads stdin (format guessed). A problem
@@ -22,9 +25,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+from legal_anon.io.documents import DOCUMENT_SUFFIXES, DocumentOptions, DocumentReadError, DocumentRef
+from legal_anon.io.documents import read_text as read_document_text
+
 INPUT_SUFFIXES = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "tab",
-                  ".parquet": "parquet"}
-FORMATS = ("auto", "txt", "jsonl", "tab", "parquet")
+                  ".parquet": "parquet", **DOCUMENT_SUFFIXES}
+FORMATS = ("auto", "txt", "jsonl", "tab", "parquet", "docx", "html")
 
 
 class InputError(Exception):
@@ -38,6 +44,15 @@ class InputDoc:
     source: str
     error: str = ""  # a line/row/document of the file that cannot be read: why
     at: Tuple[int, int] = (-1, -1)  # (input index, position in that input)
+    document: Optional[DocumentRef] = None  # a Word or HTML file: written back in its own format
+
+    @property
+    def content_sha256(self) -> str:
+        """What must be unchanged for a rerun to skip the document: the text, or for a Word or
+        HTML file its bytes and options (an image or a setting changes the output file)."""
+        import hashlib
+
+        return self.document.digest if self.document is not None else hashlib.sha256(self.text.encode("utf8")).hexdigest()
 
 
 @dataclass
@@ -192,7 +207,8 @@ def read_parquet(item: Input, text_key: str) -> List[InputDoc]:
     return docs
 
 
-def read_documents(item: Input, fmt: str = "auto", text_key: str = "text") -> List[InputDoc]:
+def read_documents(item: Input, fmt: str = "auto", text_key: str = "text",
+                   options: DocumentOptions = DocumentOptions()) -> List[InputDoc]:
     """All documents of one input; raises InputError for anything wrong with it."""
     if item.error:
         raise InputError(item.error)
@@ -200,6 +216,15 @@ def read_documents(item: Input, fmt: str = "auto", text_key: str = "text") -> Li
         raise InputError(f"unknown input format {fmt!r}; choose from {', '.join(FORMATS)}")
     if input_format(item, fmt) == "parquet" and item.path is not None:
         return read_parquet(item, text_key)
+    kind = input_format(item, fmt)
+    if kind in ("docx", "html"):
+        if item.path is None:
+            raise InputError(f"cannot read {kind!r} from stdin: give the file")
+        try:
+            text, ref = read_document_text(kind, item.path, item.name, options)
+        except DocumentReadError as e:
+            raise InputError(str(e)) from None
+        return [InputDoc(item.base_id, text, item.name, document=ref)]
     try:
         raw = sys.stdin.buffer.read() if item.path is None else item.path.read_bytes()
     except OSError as e:
@@ -245,7 +270,7 @@ def count_documents(inputs: Sequence[Input], fmt: str) -> Optional[int]:
             continue
         kind = input_format(item, fmt)
         try:
-            if kind == "txt":
+            if kind in ("txt", "docx", "html"):
                 total += 1
             elif kind == "jsonl":
                 with item.path.open("rb") as f:
@@ -283,13 +308,14 @@ class UniqueIds:
         return replace(doc, doc_id=new)
 
 
-def iter_documents(inputs: Sequence[Input], fmt: str, text_key: str, on_error, ids: UniqueIds) -> Iterator[InputDoc]:
+def iter_documents(inputs: Sequence[Input], fmt: str, text_key: str, on_error, ids: UniqueIds,
+                   options: DocumentOptions = DocumentOptions()) -> Iterator[InputDoc]:
     """Every document of every input with its ``at``, ids made unique (not those of documents
     with an ``error``: they are reported under the id they have); ``on_error(name, message,
     input_index)`` for a bad input, which is skipped."""
     for index, item in enumerate(inputs):
         try:
-            docs = read_documents(item, fmt, text_key)
+            docs = read_documents(item, fmt, text_key, options)
         except InputError as e:
             on_error(item.name, str(e), index)
             continue
