@@ -40,6 +40,7 @@ setup(
         "spacy_architectures": [
             "legal_anon.CharCNNBiLSTMCRF.v1 = legal_anon.ml.bilstm_crf:build_char_cnn_bilstm_crf",
             "legal_anon.CharCNNBiLSTMCRF.v2 = legal_anon.ml.bilstm_crf:build_char_cnn_bilstm_crf_v2",
+            "legal_anon.CharCNNBiLSTMCRF.v3 = legal_anon.ml.bilstm_crf:build_char_cnn_bilstm_crf_v3",
             "legal_anon.Tok2VecCRF.v1 = legal_anon.ml.crf_head:build_tok2vec_crf",
             "legal_anon.Tok2VecCRF.v2 = legal_anon.ml.crf_head:build_tok2vec_crf_v2",
             "legal_anon.TransformerModel.v1 = legal_anon.ml.transformer_models:transformer_model_v1",

@@ -48,6 +48,10 @@ CONFIGS = {
     "stacked": "configs/bilstm_crf_stacked.cfg",
     "tok2vec": "configs/bilstm_crf_stacked_tok2vec.cfg",
     "nertensor": "configs/bilstm_crf_stacked_nertensor.cfg",
+    # issue #21 (scripts/operating_points.py): the masking decision learnt, and sm distilled
+    "keep": "configs/bilstm_crf_stacked_keep.cfg",
+    "distilled": "configs/bilstm_crf_distilled.cfg",
+    "distilled_keep": "configs/bilstm_crf_distilled_keep.cfg",
 }
 ROWS = [
     # id, label, variant, threshold?, consistency

@@ -115,11 +115,16 @@ def _pooled(points: List[Dict[str, Any]], doc_ids: Sequence[str]) -> List[Dict[s
     return curve
 
 
-def leave_one_document_out(points: List[Dict[str, Any]], target_recall: float) -> Dict[str, Any]:
-    """An honest estimate of the recommended operating point: for each document, choose the
-    threshold on all the *other* documents (``recommend``; the lowest grid threshold when
-    none reaches the target), score that document at it, and pool the held-out counts. The
-    in-sample recommendation chooses and scores on the same documents, so it flatters."""
+def leave_one_document_out(points: List[Dict[str, Any]], target_recall: Optional[float],
+                           rule: str = "privacy") -> Dict[str, Any]:
+    """An honest estimate of an operating point: for each document, choose the threshold on
+    all the *other* documents, score that document at it, and pool the held-out counts. The
+    in-sample choice chooses and scores on the same documents, so it flatters. Rules:
+    ``privacy``: the highest threshold whose recall reaches ``target_recall`` (``recommend``;
+    the lowest grid threshold when none does); ``balanced``: the threshold where recall
+    and precision are both highest (``balanced``)."""
+    if rule not in ("privacy", "balanced"):
+        raise ValueError(f"unknown operating-point rule {rule!r}; choose privacy or balanced")
     doc_ids = list(points[0]["per_document"])
     by_threshold = {p["threshold"]: p for p in points}
     lowest = min(p["threshold"] for p in points if p["threshold"] is not None)
@@ -127,7 +132,8 @@ def leave_one_document_out(points: List[Dict[str, Any]], target_recall: float) -
     chosen = {}
     for held_out in doc_ids:
         rest = [d for d in doc_ids if d != held_out]
-        threshold = recommend(_pooled(points, rest), target_recall)
+        curve = _pooled(points, rest)
+        threshold = recommend(curve, target_recall) if rule == "privacy" else balanced(curve)
         threshold = lowest if threshold is None else threshold
         chosen[held_out] = threshold
         for k in LOO_MEASURES:
@@ -143,6 +149,15 @@ def recommend(points: List[Dict[str, Any]], target_recall: float) -> Optional[fl
     """The highest threshold whose token recall reaches the target (None if none does)."""
     ok = [p["threshold"] for p in points if p["threshold"] is not None and p["token_recall"] >= target_recall]
     return max(ok) if ok else None
+
+
+def balanced(points: List[Dict[str, Any]]) -> Optional[float]:
+    """The threshold whose lower of token recall and precision is highest: the one
+    operating point where both are as high as they can be together."""
+    curve = [p for p in points if p["threshold"] is not None]
+    if not curve:
+        return None
+    return max(curve, key=lambda p: (min(p["token_recall"], p["uniform_token_precision"]), p["threshold"]))["threshold"]
 
 
 def plot(points: List[Dict[str, Any]], path: Path, title: str, target_recall: float) -> None:

@@ -83,6 +83,7 @@ class TorchCharCNNBiLSTMCRF(nn.Module):
         n_stacked_rows: int = 0,
         stacked_width: int = 0,
         tensor_width: int = 0,
+        n_teacher_rows: int = 0,
     ):
         super().__init__()
         self.word_embed = nn.Embedding(n_word_rows, word_width)
@@ -103,6 +104,8 @@ class TorchCharCNNBiLSTMCRF(nn.Module):
             dropout=dropout if depth > 1 else 0.0,
         )
         self.output = nn.Linear(2 * hidden_width, len(tags))
+        # distillation: a second head predicting a teacher NER's (type, B/I) ids per token
+        self.teacher_output = nn.Linear(2 * hidden_width, n_teacher_rows) if n_teacher_rows else None
         self.crf = ConstrainedCRF(tags)
 
     def forward(self, word_rows, case_ids, chars, token_index, lengths, stacked=None, tensor=None) -> torch.Tensor:
@@ -123,7 +126,11 @@ class TorchCharCNNBiLSTMCRF(nn.Module):
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        return self.output(self.dropout(out))
+        out = self.dropout(out)
+        if self.teacher_output is None:
+            return self.output(out)
+        # [B, T, n_tags + n_teacher_rows]: the pipe reads the tags' columns, the loss both
+        return torch.cat([self.output(out), self.teacher_output(out)], dim=2)
 
 
 # --------------------------------------------------------------------------- thinc model
@@ -180,6 +187,82 @@ def build_char_cnn_bilstm_crf_v2(
     tensor_width: int = 0,
     n_word_rows: Optional[int] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
+    """Char-CNN + BiLSTM emission scores for a CRF, with stacked features (see ``_char_cnn_bilstm_crf``)."""
+    return _char_cnn_bilstm_crf(
+        char_width, char_filters, char_kernel, max_word_length, n_char_rows, case_width,
+        lowercase_vectors, hash_rows, word_width, hidden_width, depth, dropout, window,
+        max_batch_tokens, torch_threads, stacked_spans_key=stacked_spans_key, stacked_labels=stacked_labels,
+        stacked_width=stacked_width, tensor_width=tensor_width, n_word_rows=n_word_rows,
+    )
+
+
+@registry.architectures("legal_anon.CharCNNBiLSTMCRF.v3")
+def build_char_cnn_bilstm_crf_v3(
+    char_width: int,
+    char_filters: int,
+    char_kernel: int,
+    max_word_length: int,
+    n_char_rows: int,
+    case_width: int,
+    lowercase_vectors: bool,
+    hash_rows: int,
+    word_width: int,
+    hidden_width: int,
+    depth: int,
+    dropout: float,
+    window: int,
+    max_batch_tokens: int,
+    torch_threads: int,
+    stacked_spans_key: Optional[str] = None,
+    stacked_labels: Sequence[str] = ONTONOTES_LABELS,
+    stacked_width: int = 16,
+    tensor_width: int = 0,
+    teacher_spans_key: Optional[str] = "ontonotes",
+    teacher_labels: Sequence[str] = ONTONOTES_LABELS,
+    teacher_weight: float = 0.5,
+    n_word_rows: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """v2 plus distillation: with ``teacher_spans_key`` the model has a second output that
+    predicts, per token, the (type, B/I) id of a teacher NER's entities (the ids of
+    ``legal_anon.ml.stacked_features.ner_feature_ids``), trained from the training docs'
+    ``reference.spans[teacher_spans_key]`` (``legal_anon.corpus.teacher``) with weight
+    ``teacher_weight`` beside the CRF loss. At prediction the teacher is not needed: the
+    second output is ignored. Its columns follow the tags' in the model's output
+    (``attrs["n_extra_outputs"]``); the pipe splits them."""
+    return _char_cnn_bilstm_crf(
+        char_width, char_filters, char_kernel, max_word_length, n_char_rows, case_width,
+        lowercase_vectors, hash_rows, word_width, hidden_width, depth, dropout, window,
+        max_batch_tokens, torch_threads, stacked_spans_key=stacked_spans_key, stacked_labels=stacked_labels,
+        stacked_width=stacked_width, tensor_width=tensor_width, n_word_rows=n_word_rows,
+        teacher_spans_key=teacher_spans_key, teacher_labels=teacher_labels, teacher_weight=teacher_weight,
+    )
+
+
+def _char_cnn_bilstm_crf(
+    char_width: int,
+    char_filters: int,
+    char_kernel: int,
+    max_word_length: int,
+    n_char_rows: int,
+    case_width: int,
+    lowercase_vectors: bool,
+    hash_rows: int,
+    word_width: int,
+    hidden_width: int,
+    depth: int,
+    dropout: float,
+    window: int,
+    max_batch_tokens: int,
+    torch_threads: int,
+    stacked_spans_key: Optional[str] = "ontonotes",
+    stacked_labels: Sequence[str] = ONTONOTES_LABELS,
+    stacked_width: int = 16,
+    tensor_width: int = 0,
+    n_word_rows: Optional[int] = None,
+    teacher_spans_key: Optional[str] = None,
+    teacher_labels: Sequence[str] = (),
+    teacher_weight: float = 0.0,
+) -> Model[List[Doc], List[Floats2d]]:
     """Char-CNN + BiLSTM emission scores for a CRF (``legal_anon.ml.crf_tagger``): docs in,
     one ``[n_tokens, n_tags]`` array of BIOES emission scores per doc out; the pipe owns
     the CRF over them.
@@ -209,6 +292,7 @@ def build_char_cnn_bilstm_crf_v2(
         "n_stacked_rows": feature_rows(stacked_labels) if stacked_spans_key else 0,
         "stacked_width": stacked_width if stacked_spans_key else 0,
         "tensor_width": tensor_width,
+        "n_teacher_rows": feature_rows(list(teacher_labels)) if teacher_spans_key else 0,
     }
     return crf_tagger(
         "char_cnn_bilstm_crf",
@@ -223,6 +307,9 @@ def build_char_cnn_bilstm_crf_v2(
             "stacked_spans_key": stacked_spans_key or None,
             "stacked_labels": label_index(stacked_labels),
             "tensor_width": tensor_width,
+            "n_extra_outputs": hp["n_teacher_rows"],
+            "teacher": {"spans_key": teacher_spans_key, "labels": label_index(list(teacher_labels)),
+                        "weight": float(teacher_weight)} if teacher_spans_key else None,
         },
     )
 

@@ -74,7 +74,8 @@ def build_torch_layer(model: Model, tags: Sequence[str]) -> nn.Module:
     upstream = [layer for layer in model.layers if layer.name != wrapped.name]
     model._layers[:] = upstream + [wrapped]
     model.attrs["tags"] = list(tags)
-    model.set_dim("nO", len(tags), force=True)
+    # an auxiliary head's columns (a distilled teacher's logits) follow the tags' scores
+    model.set_dim("nO", len(tags) + model.attrs.get("n_extra_outputs", 0), force=True)
     return module
 
 

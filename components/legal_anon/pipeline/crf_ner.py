@@ -37,6 +37,8 @@ from legal_anon.corpus.tags import parse_tag
 from legal_anon.ml.bioes import bioes_tags
 from legal_anon.ml.crf import ConstrainedCRF, CRFOutput, sequence_decode, sequence_loss
 from legal_anon.ml.crf_tagger import build_torch_layer, can_build, crf_layer
+from legal_anon.ml.distillation import teacher_ids, teacher_loss
+from legal_anon.ml.segments import segment_table
 from legal_anon.pipeline.crf_spans import candidate_spans, decode_bioes, strip_space_tokens
 
 DEFAULT_MODEL_CONFIG = """
@@ -86,34 +88,41 @@ DEFAULT_CRF_HEAD_MODEL = Config().from_str(DEFAULT_CRF_HEAD_CONFIG)["model"]
 # (which the anonymizer masks too). doc.ents stays the Viterbi path, so typed NER scores
 # are unaffected. null = no marginals, no candidates.
 RECALL_CONTROL_DEFAULTS = {"mask_threshold": None, "candidates_key": "ent_candidates"}
+# The masking decision (both factories): with keep_spans_key set, the training docs' mentions
+# in reference.spans[keep_spans_key] that are not entities (TAB's NO_MASK mentions: "the
+# Government", "the Court of Appeal", "Turkish") are trained as one more label, keep_label,
+# instead of O. The tagger then tells "an entity that stays" from "an entity to mask": KEEP
+# spans never enter doc.ents, and the recall control reads the probability of the masked
+# labels only. null = NO_MASK mentions are O (the tagger of 0.2.0).
+KEEP_DEFAULTS = {"keep_spans_key": None, "keep_label": "KEEP"}
 
 
 @Language.factory(
     "bilstm_crf_ner",
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
-    default_config={"model": DEFAULT_MODEL, "scorer": {"@scorers": "spacy.ner_scorer.v1"}, **RECALL_CONTROL_DEFAULTS},
+    default_config={"model": DEFAULT_MODEL, "scorer": {"@scorers": "spacy.ner_scorer.v1"}, **RECALL_CONTROL_DEFAULTS, **KEEP_DEFAULTS},
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
 def make_bilstm_crf_ner(
     nlp: Language, name: str, model: Model, scorer: Optional[Callable],
-    mask_threshold: Optional[float], candidates_key: str,
+    mask_threshold: Optional[float], candidates_key: str, keep_spans_key: Optional[str], keep_label: str,
 ) -> "CRFEntityRecognizer":
     return CRFEntityRecognizer(nlp.vocab, model, name, scorer=scorer, mask_threshold=mask_threshold,
-                               candidates_key=candidates_key)
+                               candidates_key=candidates_key, keep_spans_key=keep_spans_key, keep_label=keep_label)
 
 
 @Language.factory(
     "crf_ner",
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
-    default_config={"model": DEFAULT_CRF_HEAD_MODEL, "scorer": {"@scorers": "spacy.ner_scorer.v1"}, **RECALL_CONTROL_DEFAULTS},
+    default_config={"model": DEFAULT_CRF_HEAD_MODEL, "scorer": {"@scorers": "spacy.ner_scorer.v1"}, **RECALL_CONTROL_DEFAULTS, **KEEP_DEFAULTS},
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
 def make_crf_ner(
     nlp: Language, name: str, model: Model, scorer: Optional[Callable],
-    mask_threshold: Optional[float], candidates_key: str,
+    mask_threshold: Optional[float], candidates_key: str, keep_spans_key: Optional[str], keep_label: str,
 ) -> "CRFEntityRecognizer":
     return CRFEntityRecognizer(nlp.vocab, model, name, scorer=scorer, mask_threshold=mask_threshold,
-                               candidates_key=candidates_key)
+                               candidates_key=candidates_key, keep_spans_key=keep_spans_key, keep_label=keep_label)
 
 
 class CRFEntityRecognizer(TrainablePipe):
@@ -124,6 +133,7 @@ class CRFEntityRecognizer(TrainablePipe):
     def __init__(
         self, vocab: Vocab, model: Model, name: str = "bilstm_crf_ner", *, scorer: Optional[Callable] = None,
         mask_threshold: Optional[float] = None, candidates_key: str = "ent_candidates",
+        keep_spans_key: Optional[str] = None, keep_label: str = "KEEP",
     ):
         self.vocab = vocab
         self.model = model
@@ -132,6 +142,8 @@ class CRFEntityRecognizer(TrainablePipe):
         self.cfg: Dict[str, Any] = {"labels": []}
         self.candidates_key = candidates_key
         self.mask_threshold = mask_threshold
+        self.keep_spans_key = keep_spans_key
+        self.keep_label = keep_label
 
     @property
     def crf(self) -> ConstrainedCRF:
@@ -161,6 +173,15 @@ class CRFEntityRecognizer(TrainablePipe):
     @property
     def label_data(self) -> List[str]:
         return list(self.cfg["labels"])
+
+    @property
+    def masked_labels(self) -> Tuple[str, ...]:
+        """The labels of doc.ents: every label but the KEEP label."""
+        return tuple(label for label in self.labels if label != self.keep_label)
+
+    @property
+    def keep_labels(self) -> Tuple[str, ...]:
+        return (self.keep_label,) if self.keep_label in self.labels else ()
 
     @property
     def tags(self) -> List[str]:
@@ -195,6 +216,11 @@ class CRFEntityRecognizer(TrainablePipe):
                 found.update(ent.label_ for ent in eg.reference.ents)
             for label in sorted(found):
                 self.add_label(label)
+        if self.keep_spans_key:
+            if self.keep_label in {ent.label_ for eg in islice(get_examples(), 100) for ent in eg.reference.ents}:
+                raise ValueError(f"{self.name}: keep_label {self.keep_label!r} is also an entity label of the "
+                                 "training data; choose another keep_label")
+            self.add_label(self.keep_label)
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         if nlp is not None:  # as spaCy's parser does: a listener needs the upstream output
             for _, component in nlp.pipeline:
@@ -217,7 +243,8 @@ class CRFEntityRecognizer(TrainablePipe):
             tags = [np.zeros((len(d),), dtype=np.int64) for d in docs]
             probs = [np.zeros((len(d), len(self.tags)), dtype=np.float32) for d in docs]
             return CRFOutput(tags, probs if marginals else None)
-        scores = [self.model.ops.to_numpy(s) for s in self.model.predict(docs)]
+        n_tags = len(self.tags)  # a distilled model's teacher columns follow the tags' scores
+        scores = [self.model.ops.to_numpy(s)[:, :n_tags] for s in self.model.predict(docs)]
         return sequence_decode(self.crf, docs, scores, self.model.attrs["window"],
                                self.model.attrs["max_batch_tokens"], marginals=marginals)
 
@@ -226,13 +253,16 @@ class CRFEntityRecognizer(TrainablePipe):
         if not isinstance(scores, CRFOutput):  # a bare list of tag-id arrays
             scores = CRFOutput(list(scores))
         docs = list(docs)
+        keep = set(self.keep_labels)
         for doc, ids in zip(docs, scores.tags):
-            doc.set_ents(strip_space_tokens(doc, decode_bioes(doc, np.asarray(ids), self.labels)), default="outside")
+            spans = decode_bioes(doc, np.asarray(ids), self.labels)
+            ents = [s for s in spans if s.label_ not in keep] if keep else spans
+            doc.set_ents(strip_space_tokens(doc, ents), default="outside")
         if self.mask_threshold is not None:
             if scores.probs is None:
                 raise ValueError(f"{self.name}: mask_threshold is set but the predictions carry no marginals")
             for doc, probs in zip(docs, scores.probs):
-                spans, span_scores = candidate_spans(doc, probs, self.labels, self.mask_threshold)
+                spans, span_scores = candidate_spans(doc, probs, self.labels, self.mask_threshold, self.keep_labels)
                 doc.spans[self.candidates_key] = spans
                 doc.spans[self.candidates_key].attrs["scores"] = span_scores
 
@@ -247,8 +277,26 @@ class CRFEntityRecognizer(TrainablePipe):
                 if t and t not in ("O", "-"):  # "-": missing annotation, trained as O
                     prefix, label = parse_tag(t)  # spaCy's BILUO L/U are BIOES E/S
                     ids[i] = index.get(f"{prefix}-{label}", 0)
+            if self.keep_labels:
+                self._add_keep_tags(eg, ids, index)
             gold.append(ids)
         return gold
+
+    def _add_keep_tags(self, eg: Example, ids: np.ndarray, index: Dict[str, int]) -> None:
+        """The reference's mentions in keep_spans_key that lie wholly outside its entities
+        (NO_MASK mentions) become KEEP tags; a mention overlapping an entity stays O."""
+        group = eg.reference.spans.get(self.keep_spans_key)
+        if not group:
+            return
+        for span in eg.get_aligned_spans_y2x(list(group), allow_overlap=True):
+            if span.end <= span.start or ids[span.start:span.end].any():
+                continue
+            if span.end - span.start == 1:
+                ids[span.start] = index[f"S-{self.keep_label}"]
+            else:
+                ids[span.start] = index[f"B-{self.keep_label}"]
+                ids[span.start + 1:span.end - 1] = index[f"I-{self.keep_label}"]
+                ids[span.end - 1] = index[f"E-{self.keep_label}"]
 
     def update(
         self,
@@ -282,10 +330,20 @@ class CRFEntityRecognizer(TrainablePipe):
         examples = list(examples)
         validate_examples(examples, f"{self.name}.get_loss")
         ops = self.model.ops
+        docs = [eg.predicted for eg in examples]
+        scores = [ops.to_numpy(s) for s in scores]
+        n_tags, window = len(self.tags), self.model.attrs["window"]
         loss, d_scores = sequence_loss(
-            self.crf, [eg.predicted for eg in examples], [ops.to_numpy(s) for s in scores], self._gold(examples),
-            self.model.attrs["window"], self.model.attrs["max_batch_tokens"],
+            self.crf, docs, [s[:, :n_tags] for s in scores], self._gold(examples),
+            window, self.model.attrs["max_batch_tokens"],
         )
+        teacher = self.model.attrs.get("teacher")
+        if teacher:  # distillation: the teacher head's cross-entropy, per segment as the CRF's
+            gold = [teacher_ids(eg, teacher["spans_key"], teacher["labels"]) for eg in examples]
+            t_loss, d_teacher = teacher_loss([s[:, n_tags:] for s in scores], gold, teacher["weight"],
+                                             float(max(1, len(segment_table(docs, window)))))
+            loss += t_loss
+            d_scores = [np.concatenate([d, t], axis=1) for d, t in zip(d_scores, d_teacher)]
         if not np.isfinite(loss):
             raise ValueError(f"{self.name}: the CRF loss is not finite ({loss})")
         return loss, [ops.asarray2f(d) for d in d_scores]

@@ -32,14 +32,20 @@ def entity_probabilities(probs: np.ndarray, n_labels: int) -> np.ndarray:
     return np.concatenate([probs[:, :1], per_label], axis=1)
 
 
-def candidate_spans(doc: Doc, probs: np.ndarray, labels: Sequence[str], threshold: float):
+def candidate_spans(doc: Doc, probs: np.ndarray, labels: Sequence[str], threshold: float,
+                    keep_labels: Sequence[str] = ()):
     """Runs of consecutive tokens outside doc.ents (not whitespace) whose probability of
-    being inside an entity is >= threshold; each labelled with the label of highest
-    summed probability over the run, scored by the run's highest probability."""
+    being inside a *masked* entity is >= threshold; each labelled with the masked label of
+    highest summed probability over the run, scored by the run's highest probability.
+    ``keep_labels`` (a tagger trained with KEEP mentions) are entities that are not masked:
+    their probability counts as outside."""
     if not len(doc) or not labels:
         return [], np.zeros((0,), dtype=np.float32)
     ent_probs = entity_probabilities(np.asarray(probs, dtype=np.float32), len(labels))
-    inside = 1.0 - ent_probs[:, 0]
+    keep = [j + 1 for j, label in enumerate(labels) if label in set(keep_labels)]
+    if keep:
+        ent_probs[:, keep] = 0.0
+    inside = ent_probs[:, 1:].sum(axis=1)
     free = doc.to_array("ENT_IOB") == 2  # O (set_ents default="outside")
     space = np.fromiter((t.is_space for t in doc), dtype=bool, count=len(doc))
     hit = (inside >= threshold) & free & ~space
