@@ -1,0 +1,149 @@
+"""The last line of defence of a Word file: no protected string anywhere in its XML.
+
+After the masked text is written back, every XML part of the package is searched for the
+document's protected strings (``Anonymizer.protected_strings``) in the places the pipeline did
+not read: attribute values (bookmark names, content-control tags, smart-tag values, field
+data), text of elements it does not read (app properties, custom property names, schemas)
+and external relationship targets. As in ``html_document``, a match ignores case and URL
+escapes ("/people/yalman" names Mr Yalman too). A hyperlink whose URL holds one is removed
+(its text, masked already, stays); another reference to such a URL goes with its element;
+any other value has the string replaced by ``[MASKED]`` (``MASKED`` in bookmark and anchor
+names, which Word allows only letters, digits and underscores in).
+
+``leaks_in_package`` then reads the saved bytes back, every XML part of the zip, and lists
+what survives, case-sensitively, as the anonymizer checks its text. Values that are markup,
+not text - a number, a measure, an 8-digit hex id (``w:rsidR``, ``w14:paraId``) or an ISO date,
+as an attribute or as the whole text of an element that holds no document text - are not
+searched: a masked year "1998" is not a leak in ``w:w="1998"`` (a width in twips) or in
+``<Pages>1998</Pages>``; a run's ``<w:t>1998</w:t>`` is.
+"""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import List, Set, Tuple
+from urllib.parse import unquote
+
+from docx.opc.packuri import PackURI
+from docx.opc.part import XmlPart
+from docx.oxml.ns import qn
+from lxml import etree
+
+from legal_anon.io.docx_parts import referencing, unwrap
+from legal_anon.io.docx_text import TEXT_TAGS
+from legal_anon.pipeline.protected import ProtectedStrings
+
+SCRUBBED = "[MASKED]"
+NAME_ATTRIBUTES = {qn("w:name"), qn("w:anchor")}
+# elements whose text is document text: searched whatever it looks like (a run "1998")
+DOCUMENT_TEXT = TEXT_TAGS | {qn("w:instrText"), qn("w:delText"), qn("w:delInstrText")}
+MARKUP_VALUE = re.compile(
+    r"\s*(?:[-+]?\d+(?:\.\d+)?(?:pt|in|cm|mm|pc|pi|em|emu|%)?|[0-9A-Fa-f]{8}|\d{4}-\d\d-\d\d(?:T[\d:.]+(?:Z|[-+]\d\d:\d\d)?)?)\s*")
+
+
+def is_markup(value: str) -> bool:
+    return MARKUP_VALUE.fullmatch(value) is not None
+
+
+def searched_text(el) -> str:
+    """An element's text unless it is a markup value outside document text (``<Pages>12</Pages>``)."""
+    text = el.text or ""
+    return "" if el.tag not in DOCUMENT_TEXT and is_markup(text) else text
+
+
+def folded(protected: ProtectedStrings) -> ProtectedStrings:
+    """The protected strings in lower case, for the scrub's case-insensitive search."""
+    lower = ProtectedStrings()
+    for s in protected:
+        lower.add(s.lower(), None, whole_word=protected.is_whole_word(s))
+    return lower
+
+
+def scrub_package(package, protected: ProtectedStrings, read: Set[Tuple[object, str]]) -> Tuple[int, int]:
+    """Scrub what the pipeline did not read (``read``: its (element, field) pairs).
+    Returns (values scrubbed, hyperlinks removed)."""
+    lower = folded(protected)
+    scrubbed = hyperlinks = 0
+    for n, part in enumerate(list(package.iter_parts()), 1):
+        if _leaks(part.partname, lower):  # "/word/embeddings/Yalman_statement.docx"
+            part.partname = PackURI(f"{part.partname.baseURI}/masked{n}.{part.partname.ext}".replace("//", "/"))
+            scrubbed += 1
+        for rId, rel in list(part.rels.items()):
+            if not rel.is_external or not lower.leaks(unquote(rel.target_ref).lower()):
+                continue
+            holders = referencing(part.element, rId) if isinstance(part, XmlPart) else []
+            for el in holders:
+                if el.tag == qn("w:hyperlink"):
+                    unwrap(el)
+                    hyperlinks += 1
+                else:
+                    el.getparent().remove(el)
+                    scrubbed += 1
+            if not holders:
+                scrubbed += 1
+            part.rels.pop(rId)
+        if isinstance(part, XmlPart):
+            scrubbed += scrub_element(part.element, lower, read)
+    return scrubbed, hyperlinks
+
+
+def scrub_element(root, lower: ProtectedStrings, read: Set[Tuple[object, str]]) -> int:
+    count = 0
+    for el in root.iter():
+        if searched_text(el) and (el, "text") not in read and _leaks(el.text, lower):
+            el.text = _masked(el.text, lower, SCRUBBED)
+            count += 1
+        if el.tail and _leaks(el.tail, lower):
+            el.tail = _masked(el.tail, lower, SCRUBBED)
+            count += 1
+        if not isinstance(el.tag, str):  # a comment or processing instruction
+            continue
+        for attr, value in list(el.attrib.items()):
+            if (el, attr) in read or is_markup(value) or not _leaks(value, lower):
+                continue
+            el.set(attr, _masked(value, lower, "MASKED" if attr in NAME_ATTRIBUTES else SCRUBBED))
+            count += 1
+    return count
+
+
+def _leaks(value: str, lower: ProtectedStrings) -> bool:
+    return bool(lower.leaks(unquote(value).lower()))
+
+
+def _masked(value: str, lower: ProtectedStrings, mask: str) -> str:
+    """``value`` with every (case-insensitive) protected string replaced by ``mask``."""
+    folded_value = value.lower()
+    if len(folded_value) != len(value):
+        return mask
+    out, pos = [], 0
+    for start, end, _ in lower.leaks(folded_value):
+        out.append(value[pos:start] + mask)
+        pos = end
+    out.append(value[pos:])
+    masked = "".join(out)
+    return masked if not _leaks(masked, lower) else mask
+
+
+def leaks_in_package(data: bytes, protected: ProtectedStrings) -> List[Tuple[str, str]]:
+    """(part name, string) of every protected string left in an XML part of the saved
+    package: text, tails, comments and attribute values (URL escapes undone), markup values
+    aside, and in the name of any part. A part that does not parse is reported as a leak: it cannot be checked."""
+    found = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name in archive.namelist():
+            found.extend((name, s) for _, _, s in protected.leaks(unquote(name)))
+            if not (name.endswith(".xml") or name.endswith(".rels")):
+                continue
+            try:
+                root = etree.fromstring(archive.read(name), etree.XMLParser(resolve_entities=False, huge_tree=True))
+            except etree.XMLSyntaxError:
+                found.append((name, "(unreadable XML)"))
+                continue
+            for el in root.iter():
+                values = [searched_text(el), el.tail or ""]
+                if isinstance(el.tag, str):
+                    values += [unquote(v) for v in el.attrib.values() if not is_markup(v)]
+                found.extend((name, s) for v in values if v for _, _, s in protected.leaks(v))
+    return found
+
