@@ -371,3 +371,16 @@ def test_a_real_judgment_as_docx_reads_as_its_text_and_comes_back_anonymized():
         surface = text[s:e]
         if len(surface.replace(" ", "")) >= 3 and any(c.isupper() or c.isdigit() for c in surface):
             assert surface.replace("&", "&amp;") not in document, surface
+
+
+def test_paragraphs_are_scrubbed_by_their_own_nodes_not_their_runs_text():
+    """python-docx's w:p and w:r classes answer ``.text`` with their runs' text: the scrub
+    must not take that for a node of theirs (nor set it, which would rewrite the runs)."""
+    d = docx.Document()
+    d.core_properties.comments = ""
+    d.add_paragraph("Mr Galip Yalman wrote from galip.yalman@example.org.")
+    buf = io.BytesIO()
+    d.save(buf)
+    result = anonymize_docx(judgment_nlp(), buf.getvalue())
+    assert result.anonymized.startswith("Mr PERSON_1 wrote from")
+    assert read_docx_text(result.data) == result.anonymized  # the runs are as the pipeline wrote them

@@ -145,6 +145,8 @@ def open_package(data: bytes, label: str, *, allow_macros: bool) -> Package:
         main = package.main_document_part
     except KeyError as e:
         raise DocxError(f"{label}: (relationships): a part they name is missing ({e})") from None
+    except etree.XMLSyntaxError as e:  # XML content in a part whose name does not say so
+        raise DocxError(f"{label}: {getattr(e, 'partname', '(a part)')}: broken XML ({e})") from None
     if main.content_type in MACRO_TYPES or any(rel.reltype == VBA_PROJECT for rel in main.rels.values()):
         if not allow_macros:
             raise DocxError(f"{label}: {_partname(main)}: a macro-enabled document (.docm): its macros are code that "
@@ -157,9 +159,13 @@ def open_package(data: bytes, label: str, *, allow_macros: bool) -> Package:
 def _load_part(partname, content_type, reltype, blob, package) -> Part:
     """python-docx's part for the content type; any other XML part as a plain ``XmlPart``,
     so that lxml can read and write it (footnotes, properties, custom XML, ...)."""
-    part = PartFactory(partname, content_type, reltype, blob, package)
-    if type(part) is Part and (content_type.endswith("+xml") or content_type in ("application/xml", "text/xml")):
-        part = XmlPart.load(partname, content_type, blob, package)
+    try:
+        part = PartFactory(partname, content_type, reltype, blob, package)
+        if type(part) is Part and (content_type.endswith("+xml") or content_type in ("application/xml", "text/xml")):
+            part = XmlPart.load(partname, content_type, blob, package)
+    except etree.XMLSyntaxError as e:
+        e.partname = str(partname).lstrip("/")
+        raise
     return part
 
 

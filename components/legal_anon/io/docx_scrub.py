@@ -31,7 +31,7 @@ from docx.oxml.ns import qn
 from lxml import etree
 
 from legal_anon.io.docx_parts import referencing, unwrap
-from legal_anon.io.docx_text import TEXT_TAGS
+from legal_anon.io.docx_text import TEXT_TAGS, node_text, set_node_text
 from legal_anon.pipeline.protected import ProtectedStrings
 
 SCRUBBED = "[MASKED]"
@@ -48,7 +48,7 @@ def is_markup(value: str) -> bool:
 
 def searched_text(el) -> str:
     """An element's text unless it is a markup value outside document text (``<Pages>12</Pages>``)."""
-    text = el.text or ""
+    text = node_text(el) if isinstance(el.tag, str) else (el.text or "")
     return "" if el.tag not in DOCUMENT_TEXT and is_markup(text) else text
 
 
@@ -91,8 +91,12 @@ def scrub_package(package, protected: ProtectedStrings, read: Set[Tuple[object, 
 def scrub_element(root, lower: ProtectedStrings, read: Set[Tuple[object, str]]) -> int:
     count = 0
     for el in root.iter():
-        if searched_text(el) and (el, "text") not in read and _leaks(el.text, lower):
-            el.text = _masked(el.text, lower, SCRUBBED)
+        text = searched_text(el)
+        if text and (el, "text") not in read and _leaks(text, lower):
+            if isinstance(el.tag, str):
+                set_node_text(el, _masked(text, lower, SCRUBBED))
+            else:  # a comment or processing instruction
+                el.text = _masked(text, lower, SCRUBBED)
             count += 1
         if el.tail and _leaks(el.tail, lower):
             el.tail = _masked(el.tail, lower, SCRUBBED)

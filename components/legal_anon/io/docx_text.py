@@ -21,6 +21,7 @@ from typing import Callable, Iterable, List, Set, Tuple
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.opc.part import XmlPart
 from docx.oxml.ns import qn
+from lxml import etree
 
 from legal_anon.io.text_map import TextMap
 
@@ -40,6 +41,17 @@ CORE_READ = ("dc:title", "dc:subject", "cp:keywords", "dc:description", "cp:cate
 CUSTOM_NS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
 VT_STRINGS = {f"{{http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes}}{t}" for t in ("lpwstr", "lpstr", "bstr")}
 XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
+# an element's own text node; python-docx's w:p, w:r and w:hyperlink classes override
+# ``.text`` with the text of their runs (and w:r's setter replaces the run's content)
+_NODE_TEXT = etree._Element.text
+
+
+def node_text(el) -> str:
+    return _NODE_TEXT.__get__(el) or ""
+
+
+def set_node_text(el, value: str) -> None:
+    _NODE_TEXT.__set__(el, value)
 
 
 class DocxTextMap(TextMap):
@@ -77,7 +89,7 @@ class DocxTextMap(TextMap):
 
 def text_writer(el) -> Callable[[str], None]:
     def write(value: str) -> None:
-        el.text = value
+        set_node_text(el, value)
         if value != value.strip():
             el.set(XML_SPACE, "preserve")
     return write
@@ -126,7 +138,7 @@ class StoryReader:
                 self.tmap.line()
                 for node, field, record in item:
                     writer = text_writer(node) if field == "text" else attribute_writer(node, field)
-                    value = node.text if field == "text" else node.get(field)
+                    value = node_text(node) if field == "text" else node.get(field)
                     self.tmap.add_node(value or "", writer, node, field, record=record)
             else:
                 self.blocks(item)
@@ -139,7 +151,7 @@ class StoryReader:
             if tag == qn("w:r"):
                 self.run(child, deferred, fields)
             elif tag in TEXT_TAGS:
-                self.tmap.add_node(child.text or "", text_writer(child), child)
+                self.tmap.add_node(node_text(child), text_writer(child), child)
             else:
                 if tag == qn("w:fldSimple") and child.get(qn("w:instr")):
                     deferred.append([(child, qn("w:instr"), False)])
@@ -151,7 +163,7 @@ class StoryReader:
         for child in r:
             tag = child.tag
             if tag in TEXT_TAGS:
-                self.tmap.add_node(child.text or "", text_writer(child), child)
+                self.tmap.add_node(node_text(child), text_writer(child), child)
             elif tag in CHARACTERS:
                 self.tmap.add_node(CHARACTERS[tag], character_writer(child, CHARACTERS[tag]), child)
             elif tag == qn("w:fldChar"):
@@ -205,20 +217,20 @@ def read_document(package) -> DocxTextMap:
     for part in property_parts(package, RT.CORE_PROPERTIES):
         for name in CORE_READ:
             el = part.element.find(qn(name))
-            if el is not None and (el.text or "").strip():
+            if el is not None and node_text(el).strip():
                 tmap.block()
-                tmap.add_node(el.text, text_writer(el), el)
+                tmap.add_node(node_text(el), text_writer(el), el)
     for part in property_parts(package, RT.CUSTOM_PROPERTIES):
         for el in part.element.iter(*VT_STRINGS):
-            if (el.text or "").strip():
+            if node_text(el).strip():
                 tmap.block()
-                tmap.add_node(el.text, text_writer(el), el)
+                tmap.add_node(node_text(el), text_writer(el), el)
     for rel in main.rels.values():
         if rel.reltype == RT.CUSTOM_XML and not rel.is_external and isinstance(rel.target_part, XmlPart):
             for el in rel.target_part.element.iter():
-                if isinstance(el.tag, str) and (el.text or "").strip():
+                if isinstance(el.tag, str) and node_text(el).strip():
                     tmap.block()
-                    tmap.add_node(el.text, text_writer(el), el)
+                    tmap.add_node(node_text(el), text_writer(el), el)
     return tmap
 
 
