@@ -86,10 +86,15 @@ def build_judgment(*, tracked_deletion=True) -> bytes:
     # a header and a footer
     d.sections[0].header.paragraphs[0].text = "Yalman v. Turkey - judgment"
     d.sections[0].footer.paragraphs[0].text = "Page footer"
+    d.sections[0].different_first_page_header_footer = True
+    d.sections[0].first_page_footer.paragraphs[0].text = "First page: Galip Yalman"
     # a footnote (python-docx has no footnote API: the part and the reference by hand)
     add_xml_part(d.part, d.part.package, "/word/footnotes.xml", CT.WML_FOOTNOTES, RT.FOOTNOTES,
                  f'<w:footnotes {W_NS}><w:footnote w:id="1"><w:p><w:r><w:t xml:space="preserve">'
                  'Statement of Galip Yalman of 3 May 2001.</w:t></w:r></w:p></w:footnote></w:footnotes>')
+    add_xml_part(d.part, d.part.package, "/word/endnotes.xml", CT.WML_ENDNOTES, RT.ENDNOTES,
+                 f'<w:endnotes {W_NS}><w:endnote w:id="1"><w:p><w:r><w:t>Bartın prison records.</w:t></w:r></w:p>'
+                 '</w:endnote></w:endnotes>')
     note = d.add_paragraph("He lodged a complaint.")
     note.runs[0]._r.append(parse_xml(f'<w:r {W_NS}><w:footnoteReference w:id="1"/></w:r>'))
     # a hyperlink whose URL holds the name, and one that does not
@@ -106,6 +111,14 @@ def build_judgment(*, tracked_deletion=True) -> bytes:
         '</w:r><w:r><w:t>the case file</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>'
         '<w:smartTag w:uri="urn:schemas-microsoft-com:office:smarttags" w:element="PersonName"><w:r><w:t xml:space="preserve">'
         ' of Galip Yalman</w:t></w:r></w:smartTag><w:bookmarkEnd w:id="7"/></w:p>'))
+    # a text box (DrawingML, with its VML fallback) holding the name
+    d.element.body.append(parse_xml(
+        f'<w:p {W_NS} xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" '
+        'xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape" xmlns:v="urn:schemas-microsoft-com:vml">'
+        '<w:r><mc:AlternateContent><mc:Choice Requires="wps"><w:drawing><wps:wsp><wps:txbx><w:txbxContent><w:p><w:r>'
+        '<w:t>Box: Galip Yalman</w:t></w:r></w:p></w:txbxContent></wps:txbx></wps:wsp></w:drawing></mc:Choice>'
+        '<mc:Fallback><w:pict><v:shape><v:textbox><w:txbxContent><w:p><w:r><w:t>Box: Galip Yalman</w:t></w:r></w:p>'
+        '</w:txbxContent></v:textbox></v:shape></w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>'))
     # a text box (VML) holding the name
     d.element.body.append(parse_xml(
         f'<w:p {W_NS} xmlns:v="urn:schemas-microsoft-com:vml"><w:r><w:t>Margin note.</w:t></w:r><w:r><w:pict><v:shape>'
@@ -194,7 +207,8 @@ def test_every_story_is_read_and_written_back(judgment):
     _, result = judgment
     text = result.text
     for place in ("Mr Galip Yalman, a Turkish", "Applicant\nGalip Yalman", "Yalman v. Turkey - judgment", "Page footer",
-                  "Statement of Galip Yalman", "Applicant: Galip Yalman", "Case of Galip Yalman v. Turkey",
+                  "Statement of Galip Yalman", "Applicant: Galip Yalman", "First page: Galip Yalman",
+                  "Bartın prison records.", "Box: Galip Yalman\nBox: Galip Yalman", "Case of Galip Yalman v. Turkey",
                   'HYPERLINK "https://example.org/cases/yalman"', "the case file of Galip Yalman"):
         assert place in text, place
     assert "Ayşe Kaya" not in text and "The witness X was heard." in text  # the tracked changes accepted
@@ -205,6 +219,8 @@ def test_every_story_is_read_and_written_back(judgment):
     assert out.core_properties.author == "" and out.core_properties.last_modified_by == ""
     footnotes = parts_of(result.data)["word/footnotes.xml"].decode("utf8")
     assert "Statement of PERSON_1 of 3 May 2001." in footnotes
+    assert "[LOC] prison records." in parts_of(result.data)["word/endnotes.xml"].decode("utf8")
+    assert out.sections[0].first_page_footer.paragraphs[0].text == "First page: PERSON_1"
     # what the file says is what the pipeline wrote, and the scrub's mask in the field instruction
     assert read_docx_text(result.data) == result.anonymized.replace('cases/yalman"', 'cases/[MASKED]"')
 
@@ -230,7 +246,9 @@ def test_media_are_removed_when_asked(tmp_path):
     assert out.read_bytes() == result.data
     assert result.report["media"] == 1 and result.report["media_removed"] == 1
     assert not any(n.startswith("word/media/") for n in parts_of(result.data))
-    assert b"<w:drawing" not in parts_of(result.data)["word/document.xml"]
+    document = parts_of(result.data)["word/document.xml"]
+    assert b"<a:blip" not in document and b"<pic:pic" not in document  # the picture's drawing is gone
+    assert document.count(b"Box: PERSON_1") == 2  # the text box's drawing is no picture: it stays
     docx.Document(io.BytesIO(result.data))
 
 
@@ -384,3 +402,24 @@ def test_paragraphs_are_scrubbed_by_their_own_nodes_not_their_runs_text():
     result = anonymize_docx(judgment_nlp(), buf.getvalue())
     assert result.anonymized.startswith("Mr PERSON_1 wrote from")
     assert read_docx_text(result.data) == result.anonymized  # the runs are as the pipeline wrote them
+
+
+@Language.component("docx_test_across_paragraphs")
+def docx_test_across_paragraphs(doc):
+    start = doc.text.index("Galip\nYalman")
+    doc.ents = [doc.char_span(start, start + len("Galip\nYalman"), label="PERSON")]
+    return doc
+
+
+def test_a_span_across_a_paragraph_boundary_is_masked_on_both_sides():
+    d = docx.Document()
+    d.core_properties.comments = ""
+    d.add_paragraph("The applicant, Mr Galip")
+    d.add_paragraph("Yalman, was born in 1960.")
+    buf = io.BytesIO()
+    d.save(buf)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("docx_test_across_paragraphs")
+    nlp.add_pipe("anonymizer", config={"operators": {"PERSON": "replace"}})
+    result = anonymize_docx(nlp, buf.getvalue())
+    assert [p.text for p in docx.Document(io.BytesIO(result.data)).paragraphs] == ["The applicant, Mr [PERSON]", ", was born in 1960."]
