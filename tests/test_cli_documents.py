@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import spacy
+from spacy.language import Language
 
 from legal_anon.cli import main
 from legal_anon.io.documents import html_text
@@ -26,11 +27,22 @@ PAGE = f"""<!DOCTYPE html><html><head><title>Case of {NAMES[0]}</title>
 <img src="photo.png" alt="Photograph of {NAMES[0]}"></p></body></html>"""
 
 
+CALLS = []
+
+
+@Language.component("documents_test_count")
+def documents_test_count(doc):
+    """Records each text the pipeline runs on: a Word or HTML file must be run once."""
+    CALLS.append(doc.text)
+    return doc
+
+
 def ruler_pipeline(path: Path, patterns) -> Path:
     """Entity ruler + anonymizer (pseudonyms for people), saved where the CLI loads it."""
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": None})
     ruler.add_patterns([{"label": label, "pattern": text} for text, label in patterns])
+    nlp.add_pipe("documents_test_count")
     nlp.add_pipe("anonymizer", config={"operators": {"PERSON": "pseudonym"}})
     nlp.to_disk(path)
     return path
@@ -152,7 +164,9 @@ def test_a_folder_of_word_html_and_text_files_with_a_broken_one(model, tmp_path)
 def test_html_alone_and_what_needs_an_output_folder(model, tmp_path):
     page = tmp_path / "page.html"
     page.write_text(PAGE, encoding="utf8")
+    CALLS.clear()
     rc, summary = run([page], model, tmp_path / "out")
+    assert len(CALLS) == 1  # the copy is written from the Doc the pipeline made: the model ran once
     assert rc == 0 and summary["documents"] == {"files": {"html": 1}, "report": {"scrubbed": 0}}
     written = (tmp_path / "out" / "html_document" / "page.html").read_text(encoding="utf8")
     assert "PERSON_1" in written and not [s for s in MASKED if s in written]
