@@ -12,13 +12,15 @@ names, which Word allows only letters, digits and underscores in).
 
 ``leaks_in_package`` then reads the saved bytes back, every XML part of the zip, and lists
 what survives, case-sensitively, as the anonymizer checks its text. Values that are markup,
-not text - a number, a measure, an 8-digit hex id (``w:rsidR``, ``w14:paraId``) or an ISO date,
+not text - a number, a measure, an 8-digit hex id (``w:rsidR``, ``w14:paraId``), an ISO date or the URI
+of a standard (a relationship type, a schema),
 as an attribute or as the whole text of an element that holds no document text - are not
 searched: a masked year "1998" is not a leak in ``w:w="1998"`` (a width in twips) or in
 ``<Pages>1998</Pages>``; a run's ``<w:t>1998</w:t>`` is.
 """
 from __future__ import annotations
 
+import html
 import io
 import re
 import zipfile
@@ -42,14 +44,34 @@ MARKUP_VALUE = re.compile(
     r"\s*(?:[-+]?\d+(?:\.\d+)?(?:pt|in|cm|mm|pc|pi|em|emu|%)?|[0-9A-Fa-f]{8}|\d{4}-\d\d-\d\d(?:T[\d:.]+(?:Z|[-+]\d\d:\d\d)?)?)\s*")
 
 
+# the identifiers of the standards a package is written in (relationship types, namespaces,
+# schema references): "http://schemas.openxmlformats.org/officeDocument/2006/relationships/..."
+# is no leak of a masked year "2006"
+STANDARD_URIS = ("http://schemas.openxmlformats.org/", "http://schemas.microsoft.com/", "http://purl.org/",
+                 "http://www.w3.org/", "urn:schemas-microsoft-com:")
+
+
 def is_markup(value: str) -> bool:
-    return MARKUP_VALUE.fullmatch(value) is not None
+    return MARKUP_VALUE.fullmatch(value) is not None or value.strip().startswith(STANDARD_URIS)
 
 
 def searched_text(el) -> str:
     """An element's text unless it is a markup value outside document text (``<Pages>12</Pages>``)."""
     text = node_text(el) if isinstance(el.tag, str) else (el.text or "")
     return "" if el.tag not in DOCUMENT_TEXT and is_markup(text) else text
+
+
+_DECLARATIONS = re.compile(r'\sxmlns(?::[\w.-]+)?="[^"]*"|="(?:%s)[^"]*"' % "|".join(re.escape(u) for u in STANDARD_URIS))
+
+
+def may_leak(xml: str, protected: ProtectedStrings, *, fold: bool = False) -> bool:
+    """False when no value of this serialized part can hold a protected string: the whole
+    text, its entities resolved (and URL escapes undone), holds none outside namespace
+    declarations and standard URIs. The value-by-value search runs only where this is True."""
+    flat = html.unescape(_DECLARATIONS.sub(" ", xml))
+    if fold:
+        flat = flat.lower()
+    return bool(protected.leaks(flat) or ("%" in flat and protected.leaks(unquote(flat))))
 
 
 def folded(protected: ProtectedStrings) -> ProtectedStrings:
@@ -83,7 +105,7 @@ def scrub_package(package, protected: ProtectedStrings, read: Set[Tuple[object, 
             if not holders:
                 scrubbed += 1
             part.rels.pop(rId)
-        if isinstance(part, XmlPart):
+        if isinstance(part, XmlPart) and may_leak(etree.tostring(part.element, encoding="unicode"), lower, fold=True):
             scrubbed += scrub_element(part.element, lower, read)
     return scrubbed, hyperlinks
 
@@ -139,8 +161,14 @@ def leaks_in_package(data: bytes, protected: ProtectedStrings) -> List[Tuple[str
             found.extend((name, s) for _, _, s in protected.leaks(unquote(name)))
             if not (name.endswith(".xml") or name.endswith(".rels")):
                 continue
+            raw = archive.read(name)
             try:
-                root = etree.fromstring(archive.read(name), etree.XMLParser(resolve_entities=False, huge_tree=True))
+                if not may_leak(raw.decode("utf8"), protected):
+                    continue
+            except UnicodeDecodeError:  # another encoding: searched value by value
+                pass
+            try:
+                root = etree.fromstring(raw, etree.XMLParser(resolve_entities=False, huge_tree=True))
             except etree.XMLSyntaxError:
                 found.append((name, "(unreadable XML)"))
                 continue
