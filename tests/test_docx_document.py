@@ -423,3 +423,15 @@ def test_a_span_across_a_paragraph_boundary_is_masked_on_both_sides():
     nlp.add_pipe("anonymizer", config={"operators": {"PERSON": "replace"}})
     result = anonymize_docx(nlp, buf.getvalue())
     assert [p.text for p in docx.Document(io.BytesIO(result.data)).paragraphs] == ["The applicant, Mr [PERSON]", ", was born in 1960."]
+
+
+def test_a_masked_year_in_every_relationship_type_is_no_leak():
+    """"2006" is in every OOXML relationship type and namespace: standards' URIs are markup."""
+    d = docx.Document()
+    d.add_paragraph("The applicant was arrested in 2006.")
+    buf = io.BytesIO()
+    d.save(buf)
+    result = anonymize_docx(ruler_nlp([{"label": "DATETIME", "pattern": "2006"}]), buf.getvalue())
+    assert "arrested in [DATETIME]." in result.anonymized
+    rels = parts_of(result.data)["word/_rels/document.xml.rels"].decode("utf8")
+    assert "officeDocument/2006/relationships/styles" in rels  # the standard's URI is untouched
