@@ -132,6 +132,7 @@ def build_judgment(*, tracked_deletion=True) -> bytes:
             ' was heard.</w:t></w:r></w:p>'))
     # an image
     d.add_picture(io.BytesIO(tiny_png()))
+    d.inline_shapes[0]._inline.docPr.set("descr", "Photograph of Galip Yalman")
     # a custom property
     add_xml_part(d.part.package, d.part.package, "/docProps/custom.xml", CT.OFC_CUSTOM_PROPERTIES, RT.CUSTOM_PROPERTIES,
                  '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/custom-properties" '
@@ -208,7 +209,7 @@ def test_every_story_is_read_and_written_back(judgment):
     text = result.text
     for place in ("Mr Galip Yalman, a Turkish", "Applicant\nGalip Yalman", "Yalman v. Turkey - judgment", "Page footer",
                   "Statement of Galip Yalman", "Applicant: Galip Yalman", "First page: Galip Yalman",
-                  "Bartın prison records.", "Box: Galip Yalman\nBox: Galip Yalman", "Case of Galip Yalman v. Turkey",
+                  "Bartın prison records.", "Box: Galip Yalman\nBox: Galip Yalman", "Photograph of Galip Yalman", "Case of Galip Yalman v. Turkey",
                   'HYPERLINK "https://example.org/cases/yalman"', "the case file of Galip Yalman"):
         assert place in text, place
     assert "Ayşe Kaya" not in text and "The witness X was heard." in text  # the tracked changes accepted
@@ -233,6 +234,7 @@ def test_links_fields_bookmarks_and_properties_outside_the_text(judgment):
     assert "https://hudoc.echr.coe.int" in rels and "example.org/people" not in rels
     assert "the applicant&apos;s page" in document or "the applicant's page" in document  # the link's text stays
     assert 'w:name="_MASKED_facts"' in document
+    assert 'descr="Photograph of PERSON_1"' in document  # a picture's alternative text, masked as text
     assert '<w:instrText>[MASKED]" </w:instrText>' in document  # the field instruction, matched ignoring case
     assert "Applicant" in parts["docProps/custom.xml"].decode("utf8") and "PERSON_1" in parts["docProps/custom.xml"].decode("utf8")
     assert result.report == {"comments_removed": 1, "tracked_changes_accepted": 2, "properties_cleared": 2,

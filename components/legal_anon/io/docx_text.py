@@ -11,7 +11,7 @@ its ``.txt``; the stories and property values are separated by a blank line. Ins
 paragraph the pieces are the ``w:t`` texts of its runs (a name split over runs of different
 formatting is one name to the pipeline), tabs and line breaks. What a paragraph holds outside
 its line - field instructions (``HYPERLINK "..."``, ``MERGEFIELD``), hyperlink tooltips, text
-boxes - is read after it, each on its own line, so the paragraph's sentence stays whole.
+boxes, the alternative text of pictures - is read after it, each on its own line, so the paragraph's sentence stays whole.
 Every piece writes back to its own node (``legal_anon.io.text_map``).
 """
 from __future__ import annotations
@@ -34,6 +34,8 @@ NOT_READ = {qn(f"w:{t}") for t in ("pPr", "rPr", "sectPr", "tblPr", "tblGrid", "
                                     "smartTagPr", "customXmlPr", "tblPrEx", "del", "moveFrom")}
 SHAPES = {qn("w:drawing"), qn("w:pict"), qn("w:object"),
           "{http://schemas.openxmlformats.org/markup-compatibility/2006}AlternateContent"}
+# the elements of a drawing or picture whose descr/title (alt for VML) is its alternative text
+ALT_TEXT_HOLDERS = (qn("wp:docPr"), qn("pic:cNvPr"), "{urn:schemas-microsoft-com:vml}shape")
 # the core properties that describe the document's subject: read and masked (author and
 # last_modified_by are cleared, see docx_parts)
 CORE_READ = ("dc:title", "dc:subject", "cp:keywords", "dc:description", "cp:category", "cp:contentStatus",
@@ -180,6 +182,8 @@ class StoryReader:
                 fields[-1].append((child, "text", False))
             elif tag in SHAPES:
                 deferred.extend(outermost(child.iter(qn("w:txbxContent"))))
+                for el in child.iter(*ALT_TEXT_HOLDERS):  # a picture's alternative text, read as HTML's alt
+                    deferred.extend([(el, attr, True)] for attr in ("descr", "title", "alt") if el.get(attr))
 
 
 def outermost(elements: Iterable) -> List:
