@@ -259,3 +259,46 @@ def zip_parts(path: Path) -> dict:
     """Each part's bytes (the zip's own entry times are the time of writing)."""
     with zipfile.ZipFile(path) as z:
         return {name: z.read(name) for name in z.namelist()}
+
+
+def test_the_word_options_reach_the_file(model, tmp_path):
+    """--tracked-changes refuse (default) names the file and the part; accept masks the
+    accepted text; --drop-media removes the image; --input-format docx reads another suffix."""
+    pytest.importorskip("legal_anon.io.docx_document")
+    from docx.oxml.parser import parse_xml
+
+    import docx
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    path = judgment_docx(folder / "judgment.docx")
+    document = docx.Document(path)
+    document.element.body.append(parse_xml(
+        '<w:p xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:r><w:t xml:space="preserve">'
+        'The witness </w:t></w:r><w:del w:id="90" w:author="Clerk" w:date="2020-01-01T00:00:00Z"><w:r><w:delText>'
+        'Zeynep Demir</w:delText></w:r></w:del><w:r><w:t xml:space="preserve"> was heard.</w:t></w:r></w:p>'))
+    document.add_picture(io.BytesIO(tiny_png()))
+    document.save(path)
+    rc, summary = run([path], model, tmp_path / "refused")
+    assert rc == 1 and summary["docs"] == 0
+    reason = summary["inputs_failed"][0]["reason"]
+    assert "judgment.docx" in reason and "word/document.xml" in reason and "tracked change" in reason
+    rc, summary = run([path], model, tmp_path / "accepted", "--tracked-changes", "accept", "--drop-media")
+    assert rc == 0 and summary["documents"]["report"]["media_removed"] == 1
+    data = (tmp_path / "accepted" / "docx" / "judgment.docx").read_bytes()
+    assert parts_holding(data, MASKED) == {}  # the deleted name is gone with the deletion
+    assert not [n for n in zipfile.ZipFile(io.BytesIO(data)).namelist() if n.startswith("word/media/")]
+    renamed = folder / "judgment.bin"
+    renamed.write_bytes((folder / "judgment.docx").read_bytes())
+    rc, summary = run([renamed], model, tmp_path / "bin", "--input-format", "docx", "--tracked-changes", "accept")
+    assert rc == 0 and (tmp_path / "bin" / "docx" / "judgment.docx").is_file()
+
+
+def tiny_png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))

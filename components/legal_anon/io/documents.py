@@ -67,7 +67,10 @@ class DocumentRef:
 
     @property
     def suffix(self) -> str:
-        return Path(self.path).suffix.lower()
+        """The copy's suffix: the input's when it is one of the kind's, else .docx / .html
+        (``--input-format docx`` on a file named otherwise)."""
+        suffix = Path(self.path).suffix.lower()
+        return suffix if DOCUMENT_SUFFIXES.get(suffix) == self.kind else f".{self.kind}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
