@@ -8,11 +8,11 @@ two ends of the run, by the modules that own the format (``legal_anon.io.docx_do
    (``read_text``); that text is the document the engines batch through ``nlp.pipe``, and
    every offset in spans.jsonl, the TAB JSON and ``-f text`` is an offset into it;
 2. while the Doc the pipeline made of that text is still alive (inside the engine's
-   memory zone), ``write_back`` gives it to ``anonymize_docx``/``anonymize_html`` through
-   ``ProducedDoc``: a stand-in for ``nlp`` whose call returns that Doc, so the file is
-   rewritten from the same masks the text outputs show and the model runs once. If the
-   file no longer gives the same text (changed since it was read), the document fails
-   with that reason instead of being masked with offsets that do not fit.
+   memory zone), ``write_back`` reads the file again and gives it and the Doc to
+   ``anonymize_docx``/``anonymize_html`` through ``ProducedDoc``: a stand-in for ``nlp``
+   whose call returns that Doc, so the file is rewritten from the same masks the text
+   outputs show and the model runs once. A file whose bytes changed since it was read
+   fails with that reason instead of being masked with offsets that may not fit.
 
 Only a ``DocumentRef`` travels with a document (kind, path, options, a digest of the file's
 bytes and the options: what decides the output file, so a rerun redoes a document whose
@@ -105,9 +105,14 @@ def read_text(kind: str, path: Path, name: str, options: DocumentOptions) -> Tup
     except Exception as e:  # DocxError, a damaged zip or XML part, an undecodable page
         message = str(e)
         raise DocumentReadError(message if name in message else f"{name}: {message}") from None
+    return text, DocumentRef(kind, str(path), name, file_digest(data, options), options)
+
+
+def file_digest(data: bytes, options: DocumentOptions) -> str:
+    """What decides a Word or HTML copy besides the pipeline: the file's bytes and the options."""
     digest = hashlib.sha256(data)
     digest.update(json.dumps(asdict(options), sort_keys=True).encode("utf8"))
-    return text, DocumentRef(kind, str(path), name, digest.hexdigest(), options)
+    return digest.hexdigest()
 
 
 def html_text(data: bytes) -> str:
@@ -165,6 +170,8 @@ def write_back(nlp, doc, ref: DocumentRef) -> Tuple[bytes, Dict[str, int]]:
     produced = ProducedDoc(nlp, doc, ref.name)
     try:
         data = Path(ref.path).read_bytes()
+        if file_digest(data, ref.options) != ref.digest:  # the record will name the bytes that were read
+            raise DocumentWriteError(f"{ref.name}: the file changed since it was read: run it again")
         if ref.kind == "docx":
             from legal_anon.io.docx_document import anonymize_docx
 
