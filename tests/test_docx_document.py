@@ -133,6 +133,12 @@ def build_judgment(*, tracked_deletion=True) -> bytes:
     # an image
     d.add_picture(io.BytesIO(tiny_png()))
     d.inline_shapes[0]._inline.docPr.set("descr", "Photograph of Galip Yalman")
+    # the template it was made from, a path on the author's machine
+    settings = d.part.part_related_by(RT.SETTINGS)
+    rId = settings.relate_to("file:///C:/Users/gyalman/Templates/Judgment.dotm",
+                             "http://schemas.openxmlformats.org/officeDocument/2006/relationships/attachedTemplate",
+                             is_external=True)
+    settings.element.insert(0, parse_xml(f'<w:attachedTemplate {W_NS} {R_NS} r:id="{rId}"/>'))
     # a custom property
     add_xml_part(d.part.package, d.part.package, "/docProps/custom.xml", CT.OFC_CUSTOM_PROPERTIES, RT.CUSTOM_PROPERTIES,
                  '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/custom-properties" '
@@ -232,13 +238,14 @@ def test_links_fields_bookmarks_and_properties_outside_the_text(judgment):
     document = parts["word/document.xml"].decode("utf8")
     rels = parts["word/_rels/document.xml.rels"].decode("utf8")
     assert "https://hudoc.echr.coe.int" in rels and "example.org/people" not in rels
+    assert b"attachedTemplate" not in parts["word/settings.xml"] and "word/_rels/settings.xml.rels" not in parts
     assert "the applicant&apos;s page" in document or "the applicant's page" in document  # the link's text stays
     assert 'w:name="_MASKED_facts"' in document
     assert 'descr="Photograph of PERSON_1"' in document  # a picture's alternative text, masked as text
     assert '<w:instrText>[MASKED]" </w:instrText>' in document  # the field instruction, matched ignoring case
     assert "Applicant" in parts["docProps/custom.xml"].decode("utf8") and "PERSON_1" in parts["docProps/custom.xml"].decode("utf8")
     assert result.report == {"comments_removed": 1, "tracked_changes_accepted": 2, "properties_cleared": 2,
-                             "thumbnails_removed": 1, "media": 1, "ole_objects": 0, "media_removed": 0,
+                             "thumbnails_removed": 1, "media": 1, "ole_objects": 0, "media_removed": 0, "file_paths_removed": 1,
                              "scrubbed": 2, "hyperlinks_removed": 1}
 
 
@@ -276,6 +283,7 @@ def rezip(data: bytes, **replace) -> bytes:
     ("broken footnotes", r"^j\.docx: word/footnotes\.xml: broken XML"),
     ("macros", r"^j\.docx: word/document\.xml: a macro-enabled document"),
     ("no content types", r"^j\.docx: \[Content_Types\]\.xml: missing"),
+    ("imported chunk", r"^j\.docx: word/afchunk\.htm: an imported chunk \(w:altChunk\)"),
 ])
 def test_files_that_cannot_be_read_are_errors_naming_file_and_part(case, message):
     data = build_judgment(tracked_deletion=False)
@@ -287,9 +295,22 @@ def test_files_that_cannot_be_read_are_errors_naming_file_and_part(case, message
         "broken footnotes": rezip(data, **{"word/footnotes.xml": b"<w:footnotes><w:footnote>"}),
         "macros": macro_enabled(data),
         "no content types": rezip_without(data, "[Content_Types].xml"),
+        "imported chunk": alt_chunk(),
     }[case]
     with pytest.raises(DocxError, match=message):
         anonymize_docx(judgment_nlp(), bad, name="j.docx")
+
+
+def alt_chunk() -> bytes:
+    """A document that imports an HTML page whole (Word converts it only when it saves)."""
+    d = docx.Document()
+    from docx.opc.part import Part
+    part = Part(PackURI("/word/afchunk.htm"), "text/html", b"<p>Galip Yalman</p>", d.part.package)
+    rId = d.part.relate_to(part, "http://schemas.openxmlformats.org/officeDocument/2006/relationships/aFChunk")
+    d.element.body.insert(0, parse_xml(f'<w:altChunk {W_NS} {R_NS} r:id="{rId}"/>'))
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
 
 
 def macro_enabled(data: bytes) -> bytes:

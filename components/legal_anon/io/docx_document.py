@@ -110,7 +110,12 @@ def prepare(src, *, tracked_changes: str, allow_macros: bool, drop_media: bool =
                         "or use --tracked-changes accept")
     if found:
         report["tracked_changes_accepted"] = docx_parts.accept_tracked_changes(package)
+    chunks = docx_parts.alt_chunks(package)
+    if chunks:
+        raise DocxError(f"{label}: {chunks[0]}: an imported chunk (w:altChunk) that Word has not converted yet: its "
+                        "text can be neither read nor checked; open and save the file in Word first")
     report["properties_cleared"] = docx_parts.clear_people_properties(package)
+    report["file_paths_removed"] = docx_parts.remove_file_paths(package)
     report["thumbnails_removed"] = docx_parts.remove_thumbnail(package)
     report["media"], report["ole_objects"] = docx_parts.media(package, drop=drop_media)
     report["media_removed"] = report["media"] + report["ole_objects"] if drop_media else 0

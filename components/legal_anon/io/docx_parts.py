@@ -1,9 +1,10 @@
 """What a Word file holds outside its text, and the policy for each (docs/documents.md).
 
 Applied to the package before its text is read: tracked changes refused or accepted,
-comments and their people removed, the author properties cleared, the thumbnail (a picture
-of the first page, names and all) removed, images and embedded objects counted and, when
-asked, removed. Each function returns how many things it changed, for the report.
+comments and their people removed, the author properties and the paths on the author's
+machine cleared, the thumbnail (a picture of the first page, names and all) removed, images
+and embedded objects counted and, when asked, removed; imported chunks (``w:altChunk``), whose
+content is no XML to read or check, found for refusal. Each function returns how many things it changed, for the report.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ COMMENT_MARKS = {qn("w:commentRangeStart"), qn("w:commentRangeEnd"), qn("w:comme
 CLEARED_APP = ("Company", "Manager", "HyperlinkBase")
 OLE_RELS = {RT.OLE_OBJECT, RT.PACKAGE}
 MEDIA_HOLDERS = {qn("w:drawing"), qn("w:pict"), qn("w:object"), qn("w:background")}
+LOCAL_PATHS = {"attachedTemplate", "mailMergeSource", "mailMergeHeaderSource"}
 
 
 def xml_parts(package) -> Iterator[XmlPart]:
@@ -129,24 +131,58 @@ def media(package, drop: bool) -> Tuple[int, int]:
     removed with the drawings, pictures and objects that show them."""
     images, objects = set(), set()
     for part in list(package.iter_parts()):
+        references = references_by_rel(part.element) if drop and isinstance(part, XmlPart) else {}
         for rId, rel in list(part.rels.items()):
             kind = images if rel.reltype == RT.IMAGE else objects if rel.reltype in OLE_RELS else None
             if kind is None:
                 continue
             kind.add(rel.target_ref if rel.is_external else rel.target_part.partname)
             if drop:
-                if isinstance(part, XmlPart):
-                    for el in referencing(part.element, rId):
-                        holder = next((a for a in el.iterancestors() if a.tag in MEDIA_HOLDERS), el)
-                        _remove(holder)
+                for el in references.get(rId, []):
+                    _remove(next((a for a in el.iterancestors() if a.tag in MEDIA_HOLDERS), el))
                 part.rels.pop(rId)
     return len(images), len(objects)
 
 
-def referencing(root, rId: str) -> List:
-    """The elements whose relationship attribute (``r:id``, ``r:embed``, ...) is ``rId``."""
-    return [el for el in root.iter() if isinstance(el.tag, str)
-            and any(k.startswith(R_NS) and v == rId for k, v in el.attrib.items())]
+def remove_file_paths(package) -> int:
+    """The attached template and a mail merge's data sources are paths on the author's
+    machine ("file:///C:/Users/gyalman/..."): removed with the settings that name them."""
+    removed = 0
+    for part in xml_parts(package):
+        references = None
+        for rId, rel in list(part.rels.items()):
+            if rel.reltype.rsplit("/", 1)[-1] not in LOCAL_PATHS:
+                continue
+            references = references_by_rel(part.element) if references is None else references
+            for el in references.get(rId, []):
+                holder = next((a for a in el.iterancestors() if a.tag == qn("w:mailMerge")), el)
+                _remove(holder)
+            part.rels.pop(rId)
+            removed += 1
+    return removed
+
+
+def references_by_rel(root) -> Dict[str, List]:
+    """rId -> the elements whose relationship attribute (``r:id``, ``r:embed``, ...) names it."""
+    found: Dict[str, List] = {}
+    for el in root.iter():
+        if isinstance(el.tag, str):
+            for k, v in el.attrib.items():
+                if k.startswith(R_NS):
+                    found.setdefault(v, []).append(el)
+    return found
+
+
+def alt_chunks(package) -> List[str]:
+    """The parts imported whole by ``w:altChunk`` (HTML, RTF, another .docx): Word converts them
+    only when it saves; until then their text can be neither read nor checked here."""
+    found = []
+    for part in xml_parts(package):
+        for el in part.element.iter(qn("w:altChunk")):
+            rel = part.rels.get(el.get(qn("r:id")))
+            found.append(str(rel.target_part.partname).lstrip("/") if rel is not None and not rel.is_external
+                         else str(part.partname).lstrip("/"))
+    return found
 
 
 def _remove(el) -> None:

@@ -32,7 +32,7 @@ from docx.opc.part import XmlPart
 from docx.oxml.ns import qn
 from lxml import etree
 
-from legal_anon.io.docx_parts import referencing, unwrap
+from legal_anon.io.docx_parts import references_by_rel, unwrap
 from legal_anon.io.docx_text import TEXT_TAGS, node_text, set_node_text
 from legal_anon.pipeline.protected import ProtectedStrings
 
@@ -91,10 +91,13 @@ def scrub_package(package, protected: ProtectedStrings, read: Set[Tuple[object, 
         if _leaks(part.partname, lower):  # "/word/embeddings/Yalman_statement.docx"
             part.partname = PackURI(f"{part.partname.baseURI}/masked{n}.{part.partname.ext}".replace("//", "/"))
             scrubbed += 1
+        references = None
         for rId, rel in list(part.rels.items()):
             if not rel.is_external or not lower.leaks(unquote(rel.target_ref).lower()):
                 continue
-            holders = referencing(part.element, rId) if isinstance(part, XmlPart) else []
+            if references is None:
+                references = references_by_rel(part.element) if isinstance(part, XmlPart) else {}
+            holders = references.get(rId, [])
             for el in holders:
                 if el.tag == qn("w:hyperlink"):
                     unwrap(el)

@@ -21,6 +21,7 @@ from typing import Callable, Iterable, List, Set, Tuple
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.opc.part import XmlPart
 from docx.oxml.ns import qn
+from docx.oxml.parser import OxmlElement
 from lxml import etree
 
 from legal_anon.io.text_map import TextMap
@@ -40,7 +41,6 @@ ALT_TEXT_HOLDERS = (qn("wp:docPr"), qn("pic:cNvPr"), "{urn:schemas-microsoft-com
 # last_modified_by are cleared, see docx_parts)
 CORE_READ = ("dc:title", "dc:subject", "cp:keywords", "dc:description", "cp:category", "cp:contentStatus",
              "dc:identifier", "cp:version")
-CUSTOM_NS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
 VT_STRINGS = {f"{{http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes}}{t}" for t in ("lpwstr", "lpstr", "bstr")}
 XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 # an element's own text node; python-docx's w:p, w:r and w:hyperlink classes override
@@ -107,8 +107,6 @@ def character_writer(el, original: str) -> Callable[[str], None]:
         if value == original:
             return
         if value:
-            from docx.oxml.parser import OxmlElement
-
             t = OxmlElement("w:t")
             text_writer(t)(value)
             el.addprevious(t)
@@ -183,7 +181,18 @@ class StoryReader:
             elif tag in SHAPES:
                 deferred.extend(outermost(child.iter(qn("w:txbxContent"))))
                 for el in child.iter(*ALT_TEXT_HOLDERS):  # a picture's alternative text, read as HTML's alt
-                    deferred.extend([(el, attr, True)] for attr in ("descr", "title", "alt") if el.get(attr))
+                    if not in_text_box(el, child):  # a text box's pictures are read with its paragraphs
+                        deferred.extend([(el, attr, True)] for attr in ("descr", "title", "alt") if el.get(attr))
+
+
+def in_text_box(el, top) -> bool:
+    """Whether ``el`` sits in a text box inside ``top``."""
+    for ancestor in el.iterancestors():
+        if ancestor is top:
+            return False
+        if ancestor.tag == qn("w:txbxContent"):
+            return True
+    return False
 
 
 def outermost(elements: Iterable) -> List:
