@@ -15,10 +15,11 @@ import pytest
 import spacy
 from docx.opc.constants import CONTENT_TYPE as CT, RELATIONSHIP_TYPE as RT
 from docx.opc.packuri import PackURI
-from docx.opc.part import XmlPart
+from docx.opc.part import Part, XmlPart
 from docx.oxml.ns import qn
 from docx.oxml.parser import parse_xml
 from docx.shared import Pt
+from lxml import etree
 from spacy.language import Language
 
 from legal_anon.corpus.tab import MASKED_IDENTIFIER_TYPES
@@ -157,7 +158,6 @@ def parts_of(data: bytes):
 
 def run_properties(paragraph):
     """(text, rPr XML) of each run, comment-reference runs left out (comments are removed)."""
-    from lxml import etree
     out = []
     for r in paragraph._p.iter(qn("w:r")):
         if r.find(qn("w:commentReference")) is not None:
@@ -304,7 +304,6 @@ def test_files_that_cannot_be_read_are_errors_naming_file_and_part(case, message
 def alt_chunk() -> bytes:
     """A document that imports an HTML page whole (Word converts it only when it saves)."""
     d = docx.Document()
-    from docx.opc.part import Part
     part = Part(PackURI("/word/afchunk.htm"), "text/html", b"<p>Galip Yalman</p>", d.part.package)
     rId = d.part.relate_to(part, "http://schemas.openxmlformats.org/officeDocument/2006/relationships/aFChunk")
     d.element.body.insert(0, parse_xml(f'<w:altChunk {W_NS} {R_NS} r:id="{rId}"/>'))

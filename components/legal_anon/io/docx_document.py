@@ -17,7 +17,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 from docx.opc.package import Unmarshaller
 from docx.opc.part import Part, PartFactory, XmlPart
@@ -76,7 +76,8 @@ def anonymize_docx(nlp, src: Union[bytes, str, Path], out_path: Optional[Union[s
     replacements = doc._.anon_replacements or []
     tmap.apply(replacements)
     protected = anonymizer.protected_strings(doc.text, replacements)
-    report["scrubbed"], report["hyperlinks_removed"] = scrub_package(package, protected, tmap.read) if len(protected) else (0, 0)
+    scrubbed = scrub_package(package, protected, tmap.read) if len(protected) else (0, 0)
+    report["scrubbed"], report["hyperlinks_removed"] = scrubbed
     stream = io.BytesIO()
     package.save(stream)
     data = stream.getvalue()
@@ -94,7 +95,7 @@ def anonymize_docx(nlp, src: Union[bytes, str, Path], out_path: Optional[Union[s
 
 
 def prepare(src, *, tracked_changes: str, allow_macros: bool, drop_media: bool = False,
-            name: Optional[str] = None):
+            name: Optional[str] = None) -> Tuple[Package, Dict[str, int]]:
     """The opened package with the policy outside the text applied, and the report so far."""
     if tracked_changes not in TRACKED_CHANGES:
         raise ValueError(f"tracked_changes must be one of {', '.join(TRACKED_CHANGES)}, not {tracked_changes!r}")
@@ -104,10 +105,11 @@ def prepare(src, *, tracked_changes: str, allow_macros: bool, drop_media: bool =
     report = {"comments_removed": docx_parts.remove_comments(package), "tracked_changes_accepted": 0}
     found = docx_parts.tracked_changes(package)
     if found and tracked_changes == "refuse":
-        part, counts = next(iter(found.items()))
-        raise DocxError(f"{label}: {part}: {sum(counts.values())} tracked change(s) ({docx_parts.describe(counts.items())}): "
-                        "a deleted or old text would be published; accept or reject them in Word, "
-                        "or use --tracked-changes accept")
+        (part, counts), *others = found.items()
+        also = f" (and in {', '.join(p for p, _ in others)})" if others else ""
+        what = f"{sum(counts.values())} tracked change(s) ({docx_parts.describe(counts.items())}){also}"
+        raise DocxError(f"{label}: {part}: {what}: deleted or old text would be published; accept or reject "
+                        "them in Word, or anonymize with tracked_changes='accept' (--tracked-changes accept)")
     if found:
         report["tracked_changes_accepted"] = docx_parts.accept_tracked_changes(package)
     chunks = docx_parts.alt_chunks(package)

@@ -41,7 +41,9 @@ NAME_ATTRIBUTES = {qn("w:name"), qn("w:anchor")}
 # elements whose text is document text: searched whatever it looks like (a run "1998")
 DOCUMENT_TEXT = TEXT_TAGS | {qn("w:instrText"), qn("w:delText"), qn("w:delInstrText")}
 MARKUP_VALUE = re.compile(
-    r"\s*(?:[-+]?\d+(?:\.\d+)?(?:pt|in|cm|mm|pc|pi|em|emu|%)?|[0-9A-Fa-f]{8}|\d{4}-\d\d-\d\d(?:T[\d:.]+(?:Z|[-+]\d\d:\d\d)?)?)\s*")
+    r"\s*(?:[-+]?\d+(?:\.\d+)?(?:pt|in|cm|mm|pc|pi|em|emu|%)?"  # a number or a measure
+    r"|[0-9A-Fa-f]{8}"  # a revision or paragraph id
+    r"|\d{4}-\d\d-\d\d(?:T[\d:.]+(?:Z|[-+]\d\d:\d\d)?)?)\s*")  # an ISO date
 
 
 # the identifiers of the standards a package is written in (relationship types, namespaces,
@@ -61,7 +63,8 @@ def searched_text(el) -> str:
     return "" if el.tag not in DOCUMENT_TEXT and is_markup(text) else text
 
 
-_DECLARATIONS = re.compile(r'\sxmlns(?::[\w.-]+)?="[^"]*"|="(?:%s)[^"]*"' % "|".join(re.escape(u) for u in STANDARD_URIS))
+_DECLARATIONS = re.compile(r'\sxmlns(?::[\w.-]+)?="[^"]*"'
+                           r'|="(?:%s)[^"]*"' % "|".join(re.escape(u) for u in STANDARD_URIS))
 
 
 def may_leak(xml: str, protected: ProtectedStrings, *, fold: bool = False) -> bool:

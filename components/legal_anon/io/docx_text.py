@@ -11,7 +11,8 @@ its ``.txt``; the stories and property values are separated by a blank line. Ins
 paragraph the pieces are the ``w:t`` texts of its runs (a name split over runs of different
 formatting is one name to the pipeline), tabs and line breaks. What a paragraph holds outside
 its line - field instructions (``HYPERLINK "..."``, ``MERGEFIELD``), hyperlink tooltips, text
-boxes, the alternative text of pictures - is read after it, each on its own line, so the paragraph's sentence stays whole.
+boxes, the alternative text of pictures - is read after it, each on its own line, so the
+paragraph's sentence stays whole.
 Every piece writes back to its own node (``legal_anon.io.text_map``).
 """
 from __future__ import annotations
@@ -29,7 +30,8 @@ from legal_anon.io.text_map import TextMap
 M_T = "{http://schemas.openxmlformats.org/officeDocument/2006/math}t"
 TEXT_TAGS = {qn("w:t"), M_T}
 # run children that stand for a character but hold no text node
-CHARACTERS = {qn("w:tab"): "\t", qn("w:ptab"): "\t", qn("w:br"): "\n", qn("w:cr"): "\n", qn("w:noBreakHyphen"): "\u2011"}
+CHARACTERS = {qn("w:tab"): "\t", qn("w:ptab"): "\t", qn("w:br"): "\n", qn("w:cr"): "\n",
+              qn("w:noBreakHyphen"): "\u2011"}
 # property elements: formatting and settings, never text
 NOT_READ = {qn(f"w:{t}") for t in ("pPr", "rPr", "sectPr", "tblPr", "tblGrid", "trPr", "tcPr", "sdtPr", "sdtEndPr",
                                     "smartTagPr", "customXmlPr", "tblPrEx", "del", "moveFrom")}
@@ -41,7 +43,8 @@ ALT_TEXT_HOLDERS = (qn("wp:docPr"), qn("pic:cNvPr"), "{urn:schemas-microsoft-com
 # last_modified_by are cleared, see docx_parts)
 CORE_READ = ("dc:title", "dc:subject", "cp:keywords", "dc:description", "cp:category", "cp:contentStatus",
              "dc:identifier", "cp:version")
-VT_STRINGS = {f"{{http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes}}{t}" for t in ("lpwstr", "lpstr", "bstr")}
+VT = "{http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes}"
+VT_STRINGS = {VT + t for t in ("lpwstr", "lpstr", "bstr")}  # a custom property's string value
 XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 # an element's own text node; python-docx's w:p, w:r and w:hyperlink classes override
 # ``.text`` with the text of their runs (and w:r's setter replaces the run's content)
@@ -129,7 +132,8 @@ class StoryReader:
 
     def paragraph(self, p) -> None:
         self.tmap.line()
-        deferred: List = []  # instructions and tooltips (lists of (node, field, record)) and text boxes, read after the line
+        # read after the line: instructions and tooltips (lists of (node, field, record)), text boxes
+        deferred: List = []
         self.inline(p, deferred, [])
         for item in deferred:
             if isinstance(item, list):
