@@ -284,6 +284,7 @@ def rezip(data: bytes, **replace) -> bytes:
     ("macros", r"^j\.docx: word/document\.xml: a macro-enabled document"),
     ("no content types", r"^j\.docx: \[Content_Types\]\.xml: missing"),
     ("imported chunk", r"^j\.docx: word/afchunk\.htm: an imported chunk \(w:altChunk\)"),
+    ("missing part", r"^j\.docx: word/footnotes\.xml: named by a relationship but missing"),
 ])
 def test_files_that_cannot_be_read_are_errors_naming_file_and_part(case, message):
     data = build_judgment(tracked_deletion=False)
@@ -296,6 +297,7 @@ def test_files_that_cannot_be_read_are_errors_naming_file_and_part(case, message
         "macros": macro_enabled(data),
         "no content types": rezip_without(data, "[Content_Types].xml"),
         "imported chunk": alt_chunk(),
+        "missing part": rezip_without(data, "word/footnotes.xml"),
     }[case]
     with pytest.raises(DocxError, match=message):
         anonymize_docx(judgment_nlp(), bad, name="j.docx")

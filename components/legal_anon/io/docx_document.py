@@ -14,6 +14,7 @@ The policy, part by part, is in docs/documents.md.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,8 +151,10 @@ def open_package(data: bytes, label: str, *, allow_macros: bool) -> Package:
         package = Package()
         Unmarshaller.unmarshal(PackageReader.from_file(io.BytesIO(data)), package, _load_part)
         main = package.main_document_part
-    except KeyError as e:
-        raise DocxError(f"{label}: (relationships): a part they name is missing ({e})") from None
+    except KeyError as e:  # "There is no item named 'word/styles.xml' in the archive"
+        missing = re.search(r"named '([^']+)'", str(e))
+        raise DocxError(f"{label}: {missing.group(1) if missing else '(a part)'}: named by a relationship but missing "
+                        "from the archive") from None
     except etree.XMLSyntaxError as e:  # XML content in a part whose name does not say so
         raise DocxError(f"{label}: {getattr(e, 'partname', '(a part)')}: broken XML ({e})") from None
     if main.content_type in MACRO_TYPES or any(rel.reltype == VBA_PROJECT for rel in main.rels.values()):
