@@ -134,6 +134,13 @@ def build_judgment(*, tracked_deletion=True) -> bytes:
     # an image
     d.add_picture(io.BytesIO(tiny_png()))
     d.inline_shapes[0]._inline.docPr.set("descr", "Photograph of Galip Yalman")
+    # an embedded OLE object (a workbook, say)
+    ole = Part(PackURI("/word/embeddings/oleObject1.bin"), "application/vnd.openxmlformats-officedocument.oleObject",
+               b"\xd0\xcf\x11\xe0 an embedded workbook", d.part.package)
+    rId = d.part.relate_to(ole, RT.OLE_OBJECT)
+    d.element.body.append(parse_xml(
+        f'<w:p {W_NS} {R_NS} xmlns:o="urn:schemas-microsoft-com:office:office"><w:r><w:object>'
+        f'<o:OLEObject ProgID="Excel.Sheet.12" r:id="{rId}"/></w:object></w:r></w:p>'))
     # the template it was made from, a path on the author's machine
     settings = d.part.part_related_by(RT.SETTINGS)
     rId = settings.relate_to("file:///C:/Users/gyalman/Templates/Judgment.dotm",
@@ -245,7 +252,7 @@ def test_links_fields_bookmarks_and_properties_outside_the_text(judgment):
     assert '<w:instrText>[MASKED]" </w:instrText>' in document  # the field instruction, matched ignoring case
     assert "Applicant" in parts["docProps/custom.xml"].decode("utf8") and "PERSON_1" in parts["docProps/custom.xml"].decode("utf8")
     assert result.report == {"comments_removed": 1, "tracked_changes_accepted": 2, "properties_cleared": 2,
-                             "thumbnails_removed": 1, "media": 1, "ole_objects": 0, "media_removed": 0, "file_paths_removed": 1,
+                             "thumbnails_removed": 1, "media": 1, "ole_objects": 1, "media_removed": 0, "file_paths_removed": 1,
                              "scrubbed": 2, "hyperlinks_removed": 1}
 
 
@@ -253,10 +260,11 @@ def test_media_are_removed_when_asked(tmp_path):
     out = tmp_path / "out.docx"
     result = anonymize_docx(judgment_nlp(), build_judgment(), out, tracked_changes="accept", drop_media=True)
     assert out.read_bytes() == result.data
-    assert result.report["media"] == 1 and result.report["media_removed"] == 1
-    assert not any(n.startswith("word/media/") for n in parts_of(result.data))
+    assert result.report["media"] == result.report["ole_objects"] == 1 and result.report["media_removed"] == 2
+    assert not any(n.startswith(("word/media/", "word/embeddings/")) for n in parts_of(result.data))
     document = parts_of(result.data)["word/document.xml"]
     assert b"<a:blip" not in document and b"<pic:pic" not in document  # the picture's drawing is gone
+    assert b"<w:object" not in document and b"OLEObject" not in document
     assert document.count(b"Box: PERSON_1") == 2  # the text box's drawing is no picture: it stays
     docx.Document(io.BytesIO(result.data))
 
