@@ -467,3 +467,18 @@ def test_a_masked_year_in_every_relationship_type_is_no_leak():
     assert "arrested in [DATETIME]." in result.anonymized
     rels = parts_of(result.data)["word/_rels/document.xml.rels"].decode("utf8")
     assert "officeDocument/2006/relationships/styles" in rels  # the standard's URI is untouched
+
+
+def test_a_masked_common_word_leaves_the_enumerations_of_the_markup_alone():
+    """A masked marital status "single" is no leak in w:u w:val="single" (an underline style):
+    masking it there would leave Word an invalid value. A name in a value is still found."""
+    d = docx.Document()
+    d.add_paragraph("The applicant is single.").runs[0].underline = True
+    d.add_paragraph("Mr Yalman agreed.").runs[0].font.name = "Yalman Sans"
+    buf = io.BytesIO()
+    d.save(buf)
+    nlp = ruler_nlp([{"label": "DEM", "pattern": "single"}, {"label": "PERSON", "pattern": "Mr Yalman"}])
+    result = anonymize_docx(nlp, buf.getvalue())
+    document = parts_of(result.data)["word/document.xml"].decode("utf8")
+    assert "The applicant is [DEM]." in result.anonymized and '<w:u w:val="single"/>' in document
+    assert 'w:ascii="[MASKED] Sans"' in document and result.report["scrubbed"] >= 1

@@ -53,14 +53,32 @@ STANDARD_URIS = ("http://schemas.openxmlformats.org/", "http://schemas.microsoft
                  "http://www.w3.org/", "urn:schemas-microsoft-com:")
 
 
+# an enumeration's token ("single", "center", "dotDash"): a common word that is protected only
+# as a whole word ("single", a masked marital status) is no leak there, and masking it would
+# leave Word an invalid value (w:u w:val="[MASKED]")
+TOKEN = re.compile(r"[a-z][A-Za-z0-9]*")
+
+
 def is_markup(value: str) -> bool:
     return MARKUP_VALUE.fullmatch(value) is not None or value.strip().startswith(STANDARD_URIS)
 
 
-def searched_text(el) -> str:
-    """An element's text unless it is a markup value outside document text (``<Pages>12</Pages>``)."""
-    text = node_text(el) if isinstance(el.tag, str) else (el.text or "")
-    return "" if el.tag not in DOCUMENT_TEXT and is_markup(text) else text
+def own_text(el) -> str:
+    """An element's own text node (a comment's or processing instruction's text)."""
+    return node_text(el) if isinstance(el.tag, str) else (el.text or "")
+
+
+def value_leaks(value: str, protected: ProtectedStrings, *, fold: bool = False,
+                markup: bool = True) -> List[Tuple[int, int, str]]:
+    """The protected strings in a value, URL escapes undone (and lower-cased with ``fold``, for
+    the scrub). With ``markup`` (anything but document text): a markup value holds none, and an
+    enumeration's token holds only strings that count anywhere (names, numbers)."""
+    if markup and is_markup(value):
+        return []
+    found = protected.leaks(unquote(value).lower() if fold else unquote(value))
+    if markup and found and TOKEN.fullmatch(value.strip()):
+        found = [m for m in found if not protected.is_whole_word(m[2])]
+    return found
 
 
 _DECLARATIONS = re.compile(r'\sxmlns(?::[\w.-]+)?="[^"]*"'
@@ -91,12 +109,12 @@ def scrub_package(package, protected: ProtectedStrings, read: Set[Tuple[object, 
     lower = folded(protected)
     scrubbed = hyperlinks = 0
     for n, part in enumerate(list(package.iter_parts()), 1):
-        if _leaks(part.partname, lower):  # "/word/embeddings/Yalman_statement.docx"
+        if value_leaks(part.partname, lower, fold=True, markup=False):  # "/word/embeddings/Yalman_statement.docx"
             part.partname = PackURI(f"{part.partname.baseURI}/masked{n}.{part.partname.ext}".replace("//", "/"))
             scrubbed += 1
         references = None
         for rId, rel in list(part.rels.items()):
-            if not rel.is_external or not lower.leaks(unquote(rel.target_ref).lower()):
+            if not rel.is_external or not value_leaks(rel.target_ref, lower, fold=True, markup=False):
                 continue
             if references is None:
                 references = references_by_rel(part.element) if isinstance(part, XmlPart) else {}
@@ -119,28 +137,25 @@ def scrub_package(package, protected: ProtectedStrings, read: Set[Tuple[object, 
 def scrub_element(root, lower: ProtectedStrings, read: Set[Tuple[object, str]]) -> int:
     count = 0
     for el in root.iter():
-        text = searched_text(el)
-        if text and (el, "text") not in read and _leaks(text, lower):
+        text = own_text(el)
+        markup = el.tag not in DOCUMENT_TEXT
+        if text and (el, "text") not in read and value_leaks(text, lower, fold=True, markup=markup):
             if isinstance(el.tag, str):
                 set_node_text(el, _masked(text, lower, SCRUBBED))
             else:  # a comment or processing instruction
                 el.text = _masked(text, lower, SCRUBBED)
             count += 1
-        if el.tail and _leaks(el.tail, lower):
+        if el.tail and value_leaks(el.tail, lower, fold=True, markup=False):
             el.tail = _masked(el.tail, lower, SCRUBBED)
             count += 1
         if not isinstance(el.tag, str):  # a comment or processing instruction
             continue
         for attr, value in list(el.attrib.items()):
-            if (el, attr) in read or is_markup(value) or not _leaks(value, lower):
+            if (el, attr) in read or not value_leaks(value, lower, fold=True):
                 continue
             el.set(attr, _masked(value, lower, "MASKED" if attr in NAME_ATTRIBUTES else SCRUBBED))
             count += 1
     return count
-
-
-def _leaks(value: str, lower: ProtectedStrings) -> bool:
-    return bool(lower.leaks(unquote(value).lower()))
 
 
 def _masked(value: str, lower: ProtectedStrings, mask: str) -> str:
@@ -154,7 +169,7 @@ def _masked(value: str, lower: ProtectedStrings, mask: str) -> str:
         pos = end
     out.append(value[pos:])
     masked = "".join(out)
-    return masked if not _leaks(masked, lower) else mask
+    return masked if not value_leaks(masked, lower, fold=True, markup=False) else mask
 
 
 def leaks_in_package(data: bytes, protected: ProtectedStrings) -> List[Tuple[str, str]]:
@@ -164,7 +179,7 @@ def leaks_in_package(data: bytes, protected: ProtectedStrings) -> List[Tuple[str
     found = []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for name in archive.namelist():
-            found.extend((name, s) for _, _, s in protected.leaks(unquote(name)))
+            found.extend((name, s) for _, _, s in value_leaks(name, protected, markup=False))
             if not (name.endswith(".xml") or name.endswith(".rels")):
                 continue
             raw = archive.read(name)
@@ -179,9 +194,9 @@ def leaks_in_package(data: bytes, protected: ProtectedStrings) -> List[Tuple[str
                 found.append((name, "(unreadable XML)"))
                 continue
             for el in root.iter():
-                values = [searched_text(el), el.tail or ""]
+                values = [(own_text(el), el.tag not in DOCUMENT_TEXT), (el.tail or "", False)]
                 if isinstance(el.tag, str):
-                    values += [unquote(v) for v in el.attrib.values() if not is_markup(v)]
-                found.extend((name, s) for v in values if v for _, _, s in protected.leaks(v))
+                    values += [(v, True) for v in el.attrib.values()]
+                found.extend((name, s) for v, markup in values if v
+                             for _, _, s in value_leaks(v, protected, markup=markup))
     return found
-
