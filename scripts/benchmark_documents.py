@@ -3,8 +3,8 @@
 Writes each judgment twice, as ``<doc_id>.txt`` and as ``<doc_id>.docx`` (one paragraph per
 line of its text, python-docx), then runs the command line (``python -m legal_anon anonymize
 FOLDER -o OUT``: the same code path and local engine a user runs) on each folder in a child
-process with one thread, ``--repeats`` times each into a fresh output folder (a reused one
-would resume), and prints the median words/s of each format from the run summary
+process with one thread, ``--repeats`` times each (the formats interleaved) into a fresh
+output folder (a reused one would resume), and prints the median words/s of each format from the run summary
 (``wall_s`` is counted from after the model loads: the pipeline, reading and writing).
 
     python -m scripts.benchmark_documents                                   # en_legal_anon
@@ -63,9 +63,12 @@ def main(
     docs = json.loads(dev_json.read_text(encoding="utf8"))
     tmp = Path(tempfile.mkdtemp(prefix="legal_anon_bench_docs_"))
     write_inputs(docs, tmp / "in")
+    runs_of: Dict[str, List[Dict]] = {"txt": [], "docx": []}
+    for i in range(repeats):  # interleaved, so that a change in the machine's load hits both formats
+        for fmt in runs_of:
+            runs_of[fmt].append(run_once(tmp / "in" / fmt, tmp / f"out_{fmt}_{i}", model, batch_size))
     rows = {}
-    for fmt in ("txt", "docx"):
-        runs = [run_once(tmp / "in" / fmt, tmp / f"out_{fmt}_{i}", model, batch_size) for i in range(repeats)]
+    for fmt, runs in runs_of.items():
         for failed in runs[0]["docs_failed"] + runs[0]["inputs_failed"]:
             print(f"benchmark_documents: .{fmt}: not processed: {failed}", file=sys.stderr)
         rows[fmt] = {"documents": runs[0]["docs"], "failed": len(runs[0]["docs_failed"] + runs[0]["inputs_failed"]),
@@ -80,7 +83,8 @@ def main(
     for fmt, r in rows.items():
         print(f"| .{fmt} | {r['documents']} ({r['failed']}) | {r['words']} | {r['wall_s']:.2f} | {r['words_per_s']:.0f} | "
               f"{', '.join(f'{x:.0f}' for x in r['runs_words_per_s'])} |")
-    print(f"Word's cost: {cost:+.1%} time per word against .txt")
+    per_doc = (rows["docx"]["wall_s"] - rows["txt"]["wall_s"]) / max(rows["docx"]["documents"], 1)
+    print(f"Word's cost: {cost:+.1%} time per word against .txt, {per_doc * 1000:.0f} ms per judgment")
     if out:
         out.write_text(json.dumps({"model": model, "repeats": repeats, "rows": rows, "docx_cost": cost}, indent=2),
                        encoding="utf8")
