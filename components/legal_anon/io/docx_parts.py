@@ -4,7 +4,8 @@ Applied to the package before its text is read: tracked changes refused or accep
 comments and their people removed, the author properties and the paths on the author's
 machine cleared, the thumbnail (a picture of the first page, names and all) removed, images
 and embedded objects counted and, when asked, removed; imported chunks (``w:altChunk``), whose
-content is no XML to read or check, found for refusal. Each function returns how many things it changed, for the report.
+content is no XML to read or check, found for refusal. Each function returns how many things
+it changed, for the report.
 """
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ from docx.oxml.ns import qn
 
 R_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 APP_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/extended-properties}"
-# tracked changes: a revision's content or its mark, each with its author and date
+# tracked changes: a revision's content or its mark, each with its author and date; accepting
+# removes them all but w:ins and w:moveTo, whose content stays
 REVISIONS = {qn(f"w:{t}") for t in (
     "ins", "del", "moveFrom", "moveTo", "moveFromRangeStart", "moveFromRangeEnd", "moveToRangeStart", "moveToRangeEnd",
     "rPrChange", "pPrChange", "sectPrChange", "tblPrChange", "tblPrExChange", "trPrChange", "tcPrChange",
     "tblGridChange", "numberingChange", "cellIns", "cellDel", "cellMerge", "customXmlInsRangeStart",
     "customXmlInsRangeEnd", "customXmlDelRangeStart", "customXmlDelRangeEnd", "customXmlMoveFromRangeStart",
     "customXmlMoveFromRangeEnd", "customXmlMoveToRangeStart", "customXmlMoveToRangeEnd")}
-REMOVED_CONTENT = {qn("w:del"), qn("w:moveFrom")}
 KEPT_CONTENT = {qn("w:ins"), qn("w:moveTo")}
 # the mark sits in a property element: a paragraph mark, a table row or cell was inserted/deleted
 MARK_HOLDERS = {qn("w:rPr"), qn("w:trPr"), qn("w:tcPr"), qn("w:pPr")}
