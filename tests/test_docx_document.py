@@ -482,3 +482,23 @@ def test_a_masked_common_word_leaves_the_enumerations_of_the_markup_alone():
     document = parts_of(result.data)["word/document.xml"].decode("utf8")
     assert "The applicant is [DEM]." in result.anonymized and '<w:u w:val="single"/>' in document
     assert 'w:ascii="[MASKED] Sans"' in document and result.report["scrubbed"] >= 1
+
+
+def test_accepting_moves_formatting_changes_and_a_deleted_row():
+    d = docx.Document()
+    d.core_properties.comments = ""
+    d.element.body.insert(0, parse_xml(
+        f'<w:p {W_NS}><w:moveFrom w:id="1" w:author="Ayşe Kaya" w:date="2020-01-01T00:00:00Z"><w:r><w:t>Moved away.</w:t>'
+        '</w:r></w:moveFrom><w:r><w:rPr><w:b/><w:rPrChange w:id="2" w:author="Ayşe Kaya"><w:rPr/></w:rPrChange></w:rPr>'
+        '<w:t xml:space="preserve">Kept </w:t></w:r><w:moveTo w:id="3" w:author="Ayşe Kaya"><w:r><w:t>moved here.</w:t>'
+        '</w:r></w:moveTo></w:p>'))
+    table = d.add_table(rows=2, cols=1)
+    table.cell(0, 0).text, table.cell(1, 0).text = "kept row", "deleted row"
+    table.rows[1]._tr.get_or_add_trPr().append(parse_xml(f'<w:del {W_NS} w:id="4" w:author="Ayşe Kaya"/>'))
+    buf = io.BytesIO()
+    d.save(buf)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("anonymizer")
+    result = anonymize_docx(nlp, buf.getvalue(), tracked_changes="accept")
+    assert result.text == "Kept moved here.\nkept row" and result.report["tracked_changes_accepted"] == 4
+    assert not any("Kaya" in c.decode("utf8", errors="replace") for c in parts_of(result.data).values())
