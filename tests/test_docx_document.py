@@ -502,3 +502,22 @@ def test_accepting_moves_formatting_changes_and_a_deleted_row():
     result = anonymize_docx(nlp, buf.getvalue(), tracked_changes="accept")
     assert result.text == "Kept moved here.\nkept row" and result.report["tracked_changes_accepted"] == 4
     assert not any("Kaya" in c.decode("utf8", errors="replace") for c in parts_of(result.data).values())
+
+
+def test_tabs_and_line_breaks_are_read_and_a_break_inside_a_span_goes_with_it():
+    d = docx.Document()
+    d.core_properties.comments = ""
+    p = d.add_paragraph("Applicant:\tMr Galip")
+    run = p.add_run()
+    run.add_break()
+    run.add_text("Yalman, Bartın")
+    buf = io.BytesIO()
+    d.save(buf)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("docx_test_across_paragraphs")
+    nlp.add_pipe("anonymizer", config={"operators": {"PERSON": "replace"}})
+    result = anonymize_docx(nlp, buf.getvalue())
+    assert result.text == "Applicant:\tMr Galip\nYalman, Bartın"
+    out = docx.Document(io.BytesIO(result.data)).paragraphs[0]
+    assert out.text == "Applicant:\tMr [PERSON], Bartın"  # the tab stays, the break inside the name is gone
+    assert out._p.find(".//" + qn("w:tab")) is not None and out._p.find(".//" + qn("w:br")) is None
