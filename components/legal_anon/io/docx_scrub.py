@@ -49,8 +49,8 @@ MARKUP_VALUE = re.compile(
 # the identifiers of the standards a package is written in (relationship types, namespaces,
 # schema references): "http://schemas.openxmlformats.org/officeDocument/2006/relationships/..."
 # is no leak of a masked year "2006"
-STANDARD_URIS = ("http://schemas.openxmlformats.org/", "http://schemas.microsoft.com/", "http://purl.org/",
-                 "http://www.w3.org/", "urn:schemas-microsoft-com:")
+STANDARD_URIS = ("http://schemas.openxmlformats.org/", "http://schemas.microsoft.com/", "http://purl.org/dc/",
+                 "http://www.w3.org/XML/", "http://www.w3.org/2001/XMLSchema", "urn:schemas-microsoft-com:")
 
 
 # an enumeration's token ("single", "center", "dotDash"): a common word that is protected only
