@@ -59,20 +59,32 @@ def shipped_pipeline(model: Path, threshold: float, dest: Path) -> Path:
     return dest
 
 
-def measure_seed(variant: str, seed: int, model: Path, args: Dict[str, Any]) -> Dict[str, Any]:
+def measure_seed(variant: str, seed: int, model: Path, args: Dict[str, Any], ensemble: List[Path] = ()) -> Dict[str, Any]:
+    """One model's (or, with ``ensemble``, several seeds' averaged marginals') held-out
+    operating points, typed F1 and speed."""
+    import spacy
+
     from legal_anon.eval.threshold_curve import (DEFAULT_THRESHOLDS, balanced, leave_one_document_out,
                                                  recommend, sweep)
+    from legal_anon.pipeline.crf_ner import find_crf_tagger
 
     grid: List[Optional[float]] = [None] + [float(t) for t in DEFAULT_THRESHOLDS.split(",")]
-    points = sweep(str(model), args["dev_json"], grid, pos_model=args["pos_model"])
+    others = [find_crf_tagger(spacy.load(m)) for m in ensemble]
+    points = sweep(str(model), args["dev_json"], grid, pos_model=args["pos_model"], ensemble=others)
     privacy = leave_one_document_out(points, args["target_recall"], "privacy")
     balance = leave_one_document_out(points, None, "balanced")
     in_sample = recommend(points, args["target_recall"])
     in_sample = in_sample if in_sample is not None else min(t for t in grid if t is not None)
     work = Path("training/ablation")
     pipeline = shipped_pipeline(model, in_sample, work / "pipelines" / f"op_{variant}_s{seed}")
-    f1 = typed_f1(pipeline, args["dev_spacy_path"], work / "reports" / f"op_{variant}_s{seed}" / "scores.json")
+    scores_json = work / "reports" / f"op_{variant}_s{seed}" / "scores.json"
+    scores_json.parent.mkdir(parents=True, exist_ok=True)
+    f1 = typed_f1(pipeline, args["dev_spacy_path"], scores_json)
     wps = words_per_second(str(pipeline), args["dev_spacy_path"])
+    if ensemble:  # every seed's pipeline runs: the speeds add up as times
+        speeds = [wps] + [words_per_second(str(shipped_pipeline(m, in_sample, work / "pipelines" / f"op_{variant}_e{i}")),
+                                           args["dev_spacy_path"]) for i, m in enumerate(ensemble, 1)]
+        wps = 1.0 / sum(1.0 / w for w in speeds)
     figures = {
         "seed": seed, "threshold_in_sample": in_sample, "threshold_balanced_in_sample": balanced(points),
         "privacy": {k: privacy[k] for k in HELD_OUT_KEYS},
@@ -158,6 +170,9 @@ def markdown(result: Dict[str, Any]) -> str:
             f"{f(s['privacy_ER_qi'])} | {f(s['privacy_uniform_token_precision'])} | "
             f"{f(s['balanced_token_recall'])} | {f(s['balanced_uniform_token_precision'])} | {f(s['ents_f'])} | "
             f"{s['words_per_second']['mean']:,.0f} ± {s['words_per_second']['sd']:,.0f} | {ratio} |")
+    if any("ensemble_of_seeds" in row for row in result["rows"]):
+        lines += ["", "An ensemble row is one system (all seeds' marginals averaged; doc.ents and typed F1 of the first "
+                  "seed): its ± is 0 by construction, and its words/s is 1 / Σ(1 / each seed's measured words/s)."]
     lines += ["", "Thresholds (in-sample privacy / balanced, per seed): " + "; ".join(
         f"{row['variant']}: " + ", ".join(f"{p['threshold_in_sample']:g}/{p['threshold_balanced_in_sample']:g}"
                                            for p in row["per_seed"]) for row in result["rows"]),
@@ -177,6 +192,8 @@ def main(
     seeds: str = typer.Option("0,1,2", "--seeds"),
     target_recall: float = typer.Option(0.95, "--target-recall"),
     out: Path = typer.Option(Path("docs/operating_points"), "--out", help="Writes OUT.md, OUT.json and OUT.png"),
+    ensembles: str = typer.Option("", "--ensembles", help="Variants also measured as one ensemble of all their seeds "
+                                  "(the seeds' CRF marginals averaged for the recall control; doc.ents of the first seed)"),
     pos_model: str = POS_MODEL_OPTION,
 ):
     """Train (or reuse) each variant with each seed and measure its held-out operating points and speed."""
@@ -193,6 +210,11 @@ def main(
         per_seed = [measure_seed(variant, seed, train(variant, seed, args), args) for seed in seed_list]
         rows.append({"variant": variant, "config": CONFIGS[variant], "per_seed": per_seed,
                      "stats": summarize(per_seed), "mean_curve": mean_curve(per_seed)})
+    for variant in [v.strip() for v in ensembles.split(",") if v.strip()]:
+        models = [train(variant, seed, args) for seed in seed_list]
+        one = measure_seed(variant, seed_list[0], models[0], args, ensemble=models[1:])
+        rows.append({"variant": f"{variant} ensemble", "config": CONFIGS[variant], "per_seed": [one],
+                     "stats": summarize([one]), "mean_curve": mean_curve([one]), "ensemble_of_seeds": seed_list})
     md_path = md_pipeline()
     result = {"dev_json": str(dev_json), "seeds": seed_list, "target_recall": target_recall, "md_pipeline": md_path,
               "md_words_per_second": words_per_second(md_path, str(dev_spacy)) if md_path else None, "rows": rows,

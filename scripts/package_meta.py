@@ -96,6 +96,25 @@ def ablation_summary(ablation: Dict) -> Dict:
     }
 
 
+def operating_points_summary(table: Dict) -> Dict:
+    """scripts/operating_points.py's table (held-out privacy and balanced points, typed F1,
+    speed; mean and sd over seeds per variant) without the curves and per-seed detail."""
+    return {
+        "dev_json": table.get("dev_json"),
+        "seeds": table.get("seeds"),
+        "target_recall": table.get("target_recall"),
+        "md_words_per_second": table.get("md_words_per_second"),
+        "rows": [
+            {"variant": row["variant"], "config": row.get("config"),
+             "thresholds_in_sample": [p["threshold_in_sample"] for p in row.get("per_seed", [])],
+             **{k: {"mean": v["mean"], "sd": v["sd"]} for k, v in row["stats"].items()}}
+            for row in table.get("rows", [])
+        ],
+        "command": table.get("command"),
+        "table": "docs/operating_points.md",
+    }
+
+
 GENERIC_STEMS = ("tab_metrics", "metrics", "scores", "results", "evaluation", "evaluate")
 
 
@@ -145,6 +164,7 @@ def main(
     eval_json: List[Path] = typer.Option([], "--eval-json", help="Evaluation reports (repeatable)"),
     eval_glob: List[str] = typer.Option([], "--eval-glob", help="Glob(s) for evaluation reports, e.g. 'reports/eval*.json'"),
     ablation_json: Optional[Path] = typer.Option(None, "--ablation-json", help="scripts/ablation.py's JSON (docs/ablation.json): its table goes to meta['ablation']"),
+    operating_points_json: Optional[Path] = typer.Option(None, "--operating-points-json", help="scripts/operating_points.py's JSON (docs/operating_points.json): its table goes to meta['operating_points']"),
     train_policy: Optional[str] = typer.Option(None, "--train-policy", help="Annotator policy used for training"),
     description: Optional[str] = typer.Option(None, "--description"),
 ):
@@ -203,6 +223,10 @@ def main(
         ablation = read_eval(ablation_json)
         if ablation is not None:
             meta["ablation"] = ablation_summary(ablation)
+    if operating_points_json is not None:
+        table = read_eval(operating_points_json)
+        if table is not None:
+            meta["operating_points"] = operating_points_summary(table)
 
     config_path = pipeline / "config.cfg"
     if config_path.exists() and "anonymizer" in meta.get("pipeline", []):

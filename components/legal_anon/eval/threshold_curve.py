@@ -61,10 +61,24 @@ def tag_gold(model: str, gold_path: Path, mask_threshold: Any, consistency: Opti
 
 
 def sweep(model: str, gold_path: Path, thresholds: Sequence[Optional[float]], consistency: Optional[bool] = None,
-          batch_size: int = 4, pos_model: str = tab_gold.DEFAULT_POS_MODEL) -> List[Dict[str, Any]]:
-    """TAB measures of the anonymizer output at each threshold (None = no candidates)."""
+          batch_size: int = 4, pos_model: str = tab_gold.DEFAULT_POS_MODEL,
+          ensemble: Sequence[Any] = ()) -> List[Dict[str, Any]]:
+    """TAB measures of the anonymizer output at each threshold (None = no candidates).
+    ``ensemble``: more taggers of the same labels (other seeds) whose marginals are
+    averaged with MODEL's for the recall control; doc.ents stay MODEL's Viterbi path."""
     records, gold, tagger, anonymizer, docs = tag_gold(model, gold_path, 1.0, consistency, pos_model, batch_size)
     scores = [tagger.predict(docs[i:i + batch_size]) for i in range(0, len(docs), batch_size)]
+    if ensemble:
+        for other in ensemble:
+            if tuple(other.labels) != tuple(tagger.labels):
+                raise ValueError(f"ensemble: labels {other.labels} differ from {tagger.labels}")
+            other.mask_threshold = 1.0
+        averaged = []
+        for i, own in zip(range(0, len(docs), batch_size), scores):
+            others = [t.predict(docs[i:i + batch_size]) for t in ensemble]
+            probs = [sum(p) / (1 + len(others)) for p in zip(own.probs, *(o.probs for o in others))]
+            averaged.append(own._replace(probs=probs))
+        scores = averaged
     points = []
     for threshold in thresholds:
         tagger.mask_threshold = threshold
