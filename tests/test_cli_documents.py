@@ -37,21 +37,30 @@ def documents_test_count(doc):
     return doc
 
 
-def ruler_pipeline(path: Path, patterns) -> Path:
-    """Entity ruler + anonymizer (pseudonyms for people), saved where the CLI loads it."""
+def ruler_pipeline(path: Path, patterns, count: bool = False) -> Path:
+    """Entity ruler + anonymizer (pseudonyms for people), saved where the CLI loads it;
+    ``count``: with this module's call counter (not for Ray workers, which cannot load it)."""
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": None})
     ruler.add_patterns([{"label": label, "pattern": text} for text, label in patterns])
-    nlp.add_pipe("documents_test_count")
+    if count:
+        nlp.add_pipe("documents_test_count")
     nlp.add_pipe("anonymizer", config={"operators": {"PERSON": "pseudonym"}})
     nlp.to_disk(path)
     return path
 
 
+PATTERNS = [(n, "PERSON") for n in NAMES] + [(p, "LOC") for p in PLACES]
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    return ruler_pipeline(tmp_path_factory.mktemp("documents_model") / "ruler",
-                          [(n, "PERSON") for n in NAMES] + [(p, "LOC") for p in PLACES])
+    return ruler_pipeline(tmp_path_factory.mktemp("documents_model") / "ruler", PATTERNS)
+
+
+@pytest.fixture(scope="module")
+def counted_model(tmp_path_factory):
+    return ruler_pipeline(tmp_path_factory.mktemp("documents_model") / "counted", PATTERNS, count=True)
 
 
 def judgment_docx(path: Path) -> Path:
@@ -161,7 +170,8 @@ def test_a_folder_of_word_html_and_text_files_with_a_broken_one(model, tmp_path)
     assert third["docs"] == 1 and third["docs_resumed"] == 2
 
 
-def test_html_alone_and_what_needs_an_output_folder(model, tmp_path):
+def test_html_alone_and_what_needs_an_output_folder(counted_model, tmp_path):
+    model = counted_model
     page = tmp_path / "page.html"
     page.write_text(PAGE, encoding="utf8")
     CALLS.clear()
