@@ -102,7 +102,13 @@ def anonymize(
     allow_macros: bool = typer.Option(False, "--allow-macros", help="Read macro-enabled Word files (.docm) instead of refusing them"),
 ):
     """Anonymize files, folders or stdin."""
-    raise typer.Exit(run_anonymize(**locals()))
+    try:
+        code = run_anonymize(**locals())
+    except KeyboardInterrupt:  # before the first document (loading the model, reading inputs, preparing -o)
+        print("\nlegal-anon: interrupted before any document was written; rerun the same command to resume.",
+              file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    raise typer.Exit(code)
 
 
 def run_anonymize(inputs, model, output, formats, review_dir, input_format, text_key, batch_size, n_process,
