@@ -193,7 +193,7 @@ def test_ctrl_c_stops_the_ray_engine_with_a_word_and_its_cluster(model_dir, tmp_
     big = tmp_path / "in" / "big.jsonl"
     big.parent.mkdir()
     big.write_text("".join(json.dumps({"id": f"d{i}", "text": "Mr Zygmunt Kowalczyk left. " * 30}) + "\n"
-                           for i in range(3000)), encoding="utf8")
+                           for i in range(20000)), encoding="utf8")
     out = tmp_path / "out"
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "components"), str(root)]), OMP_NUM_THREADS="1")
