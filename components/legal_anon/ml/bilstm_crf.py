@@ -187,12 +187,13 @@ def build_char_cnn_bilstm_crf_v2(
     tensor_width: int = 0,
     n_word_rows: Optional[int] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
-    """Char-CNN + BiLSTM emission scores for a CRF, with stacked features (see ``_char_cnn_bilstm_crf``)."""
-    return _char_cnn_bilstm_crf(
+    """Char-CNN + BiLSTM emission scores for a CRF, with stacked features (v3 without a teacher)."""
+    return build_char_cnn_bilstm_crf_v3(
         char_width, char_filters, char_kernel, max_word_length, n_char_rows, case_width,
         lowercase_vectors, hash_rows, word_width, hidden_width, depth, dropout, window,
         max_batch_tokens, torch_threads, stacked_spans_key=stacked_spans_key, stacked_labels=stacked_labels,
         stacked_width=stacked_width, tensor_width=tensor_width, n_word_rows=n_word_rows,
+        teacher_spans_key=None, teacher_labels=(), teacher_weight=0.0,
     )
 
 
@@ -222,47 +223,6 @@ def build_char_cnn_bilstm_crf_v3(
     teacher_weight: float = 0.5,
     n_word_rows: Optional[int] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
-    """v2 plus distillation: with ``teacher_spans_key`` the model has a second output that
-    predicts, per token, the (type, B/I) id of a teacher NER's entities (the ids of
-    ``legal_anon.ml.stacked_features.ner_feature_ids``), trained from the training docs'
-    ``reference.spans[teacher_spans_key]`` (``legal_anon.corpus.teacher``) with weight
-    ``teacher_weight`` beside the CRF loss. At prediction the teacher is not needed: the
-    second output is ignored. Its columns follow the tags' in the model's output
-    (``attrs["n_extra_outputs"]``); the pipe splits them."""
-    return _char_cnn_bilstm_crf(
-        char_width, char_filters, char_kernel, max_word_length, n_char_rows, case_width,
-        lowercase_vectors, hash_rows, word_width, hidden_width, depth, dropout, window,
-        max_batch_tokens, torch_threads, stacked_spans_key=stacked_spans_key, stacked_labels=stacked_labels,
-        stacked_width=stacked_width, tensor_width=tensor_width, n_word_rows=n_word_rows,
-        teacher_spans_key=teacher_spans_key, teacher_labels=teacher_labels, teacher_weight=teacher_weight,
-    )
-
-
-def _char_cnn_bilstm_crf(
-    char_width: int,
-    char_filters: int,
-    char_kernel: int,
-    max_word_length: int,
-    n_char_rows: int,
-    case_width: int,
-    lowercase_vectors: bool,
-    hash_rows: int,
-    word_width: int,
-    hidden_width: int,
-    depth: int,
-    dropout: float,
-    window: int,
-    max_batch_tokens: int,
-    torch_threads: int,
-    stacked_spans_key: Optional[str] = "ontonotes",
-    stacked_labels: Sequence[str] = ONTONOTES_LABELS,
-    stacked_width: int = 16,
-    tensor_width: int = 0,
-    n_word_rows: Optional[int] = None,
-    teacher_spans_key: Optional[str] = None,
-    teacher_labels: Sequence[str] = (),
-    teacher_weight: float = 0.0,
-) -> Model[List[Doc], List[Floats2d]]:
     """Char-CNN + BiLSTM emission scores for a CRF (``legal_anon.ml.crf_tagger``): docs in,
     one ``[n_tokens, n_tags]`` array of BIOES emission scores per doc out; the pipe owns
     the CRF over them.
@@ -275,7 +235,15 @@ def _char_cnn_bilstm_crf(
     width of the vectors table when there is one) are written into the pipeline's config
     by ``initialize``; ``dropout`` is the rate until ``[training] dropout`` is applied.
     torch_threads > 0 calls torch.set_num_threads (on a small, shared CPU 1 thread is
-    several times faster than oversubscribed OpenMP threads)."""
+    several times faster than oversubscribed OpenMP threads).
+
+    Distillation (v3): with ``teacher_spans_key`` the model has a second output that
+    predicts, per token, the (type, B/I) id of a teacher NER's entities (the ids of
+    ``legal_anon.ml.stacked_features.ner_feature_ids``), trained from the training docs'
+    ``reference.spans[teacher_spans_key]`` (``legal_anon.corpus.teacher``) with weight
+    ``teacher_weight`` beside the CRF loss. At prediction the teacher is not needed: the
+    second output is ignored. Its columns follow the tags' in the model's output
+    (``attrs["n_extra_outputs"]``); the pipe splits them."""
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
     featurizer = Featurizer(max_word_length, n_char_rows, lowercase_vectors, hash_rows)
@@ -312,6 +280,7 @@ def _char_cnn_bilstm_crf(
                         "weight": float(teacher_weight)} if teacher_spans_key else None,
         },
     )
+
 
 
 def _make_module(sizes: Dict[str, Any], tags: Sequence[str], *, hp: Dict[str, Any]) -> TorchCharCNNBiLSTMCRF:
