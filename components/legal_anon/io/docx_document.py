@@ -29,7 +29,8 @@ from lxml import etree
 from legal_anon.io import docx_parts
 from legal_anon.io.docx_scrub import leaks_in_package, scrub_package
 from legal_anon.io.docx_text import read_document
-from legal_anon.pipeline.anonymizer import AnonymizationError, ensure_anonymizer
+from legal_anon.io.text_map import anonymize_mapped
+from legal_anon.pipeline.anonymizer import AnonymizationError
 
 OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
@@ -72,11 +73,7 @@ def anonymize_docx(nlp, src: Union[bytes, str, Path], out_path: Optional[Union[s
                               drop_media=drop_media, name=name)
     label = _label(src, name)
     tmap = read_document(package)
-    anonymizer = ensure_anonymizer(nlp)
-    doc = nlp(tmap.text)
-    replacements = doc._.anon_replacements or []
-    tmap.apply(replacements)
-    protected = anonymizer.protected_strings(doc.text, replacements)
+    doc, replacements, protected = anonymize_mapped(nlp, tmap)
     scrubbed = scrub_package(package, protected, tmap.read) if len(protected) else (0, 0)
     report["scrubbed"], report["hyperlinks_removed"] = scrubbed
     stream = io.BytesIO()

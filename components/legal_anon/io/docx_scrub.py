@@ -34,7 +34,7 @@ from lxml import etree
 
 from legal_anon.io.docx_parts import references_by_rel, unwrap
 from legal_anon.io.docx_text import TEXT_TAGS, node_text, set_node_text
-from legal_anon.pipeline.protected import ProtectedStrings
+from legal_anon.pipeline.protected import ProtectedStrings, masked_value
 
 SCRUBBED = "[MASKED]"
 NAME_ATTRIBUTES = {qn("w:name"), qn("w:anchor")}
@@ -159,17 +159,7 @@ def scrub_element(root, lower: ProtectedStrings, read: Set[Tuple[object, str]]) 
 
 
 def _masked(value: str, lower: ProtectedStrings, mask: str) -> str:
-    """``value`` with every (case-insensitive) protected string replaced by ``mask``."""
-    folded_value = value.lower()
-    if len(folded_value) != len(value):
-        return mask
-    out, pos = [], 0
-    for start, end, _ in lower.leaks(folded_value):
-        out.append(value[pos:start] + mask)
-        pos = end
-    out.append(value[pos:])
-    masked = "".join(out)
-    return masked if not value_leaks(masked, lower, fold=True, markup=False) else mask
+    return masked_value(value, lower, mask, lambda v: value_leaks(v, lower, fold=True, markup=False))
 
 
 def leaks_in_package(data: bytes, protected: ProtectedStrings) -> List[Tuple[str, str]]:

@@ -21,9 +21,9 @@ from urllib.parse import unquote
 
 from lxml import etree, html as lxml_html
 
-from legal_anon.io.text_map import TextMap
-from legal_anon.pipeline.anonymizer import AnonymizationError, ensure_anonymizer
-from legal_anon.pipeline.protected import ProtectedStrings
+from legal_anon.io.text_map import TextMap, anonymize_mapped
+from legal_anon.pipeline.anonymizer import AnonymizationError
+from legal_anon.pipeline.protected import ProtectedStrings, masked_value
 
 NOT_READ = {"script", "style", "template"}
 READ_ATTRIBUTES = ("alt", "title")
@@ -116,17 +116,7 @@ def scrub(tree, protected: ProtectedStrings) -> int:
 
 
 def _masked(value: str, lower: ProtectedStrings) -> str:
-    """``value`` with every (case-insensitive) protected string replaced by ``[MASKED]``."""
-    folded = value.lower()
-    if len(folded) != len(value):
-        return SCRUBBED
-    out, pos = [], 0
-    for start, end, _ in lower.leaks(folded):
-        out.append(value[pos:start] + SCRUBBED)
-        pos = end
-    out.append(value[pos:])
-    masked = "".join(out)
-    return masked if not lower.leaks(unquote(masked).lower()) else SCRUBBED
+    return masked_value(value, lower, SCRUBBED, lambda v: bool(lower.leaks(unquote(v).lower())))
 
 
 def declared_encoding(data: bytes) -> str:
@@ -152,12 +142,7 @@ def anonymize_html(nlp, source: Union[bytes, str, Path], out_path: Optional[Path
     tree = lxml_html.parse(io.BytesIO(data), parser=lxml_html.HTMLParser(encoding=encoding))
     if tree.getroot() is None:
         raise ValueError("not an HTML document: nothing to parse")
-    tmap = read_text(tree)
-    anonymizer = ensure_anonymizer(nlp)
-    doc = nlp(tmap.text)
-    replacements = doc._.anon_replacements or []
-    tmap.apply(replacements)
-    protected = anonymizer.protected_strings(doc.text, replacements)
+    doc, replacements, protected = anonymize_mapped(nlp, read_text(tree))
     scrubbed = scrub(tree, protected) if len(protected) else 0
     out = etree.tostring(tree, method="html", encoding=encoding, doctype=tree.docinfo.doctype or None)
     if len(protected):

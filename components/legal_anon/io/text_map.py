@@ -80,3 +80,17 @@ class TextMap:
             out.append(value[pos:])
             self.pieces[i].write("".join(out))
         return len(edits)
+
+
+def anonymize_mapped(nlp, tmap: TextMap):
+    """Run ``nlp`` (its anonymizer added if missing) over the text a document's map lays
+    out and write the replacements back into the document's nodes. Returns the doc, its
+    replacements and the protected strings that the document's other parts (attributes,
+    comments, metadata) must be scrubbed of and finally checked for."""
+    from legal_anon.pipeline.anonymizer import ensure_anonymizer
+
+    anonymizer = ensure_anonymizer(nlp)
+    doc = nlp(tmap.text)
+    replacements = doc._.anon_replacements or []
+    tmap.apply(replacements)
+    return doc, replacements, anonymizer.protected_strings(doc.text, replacements)

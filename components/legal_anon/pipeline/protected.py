@@ -20,7 +20,7 @@ of them separately made the anonymizer quadratic.
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 _WS = object()  # trie key for a run of whitespace (matches \s+)
 _END = ""  # trie key marking the end of a string
@@ -146,3 +146,20 @@ class ProtectedStrings:
         """True if ``s`` (a replacement) would itself leak a protected string."""
         pattern = self._pattern("leak")
         return pattern is not None and pattern.search(s) is not None
+
+
+def masked_value(value: str, lower: "ProtectedStrings", mask: str, still_leaks: Callable[[str], bool]) -> str:
+    """``value`` (an attribute, a comment, a field code of a document) with every
+    case-insensitive match of ``lower`` (the protected strings in lower case) replaced by
+    ``mask``; the whole value becomes ``mask`` when lower-casing changes its length (the
+    offsets would not line up) or when ``still_leaks`` finds something in the result."""
+    folded = value.lower()
+    if len(folded) != len(value):
+        return mask
+    out, pos = [], 0
+    for start, end, _ in lower.leaks(folded):
+        out.append(value[pos:start] + mask)
+        pos = end
+    out.append(value[pos:])
+    masked = "".join(out)
+    return mask if still_leaks(masked) else masked
