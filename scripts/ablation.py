@@ -156,6 +156,13 @@ def fmt(stat: Dict[str, float], scale: float = 1.0, digits: int = 3) -> str:
     return f"{stat['mean'] * scale:.{digits}f} ± {stat['sd'] * scale:.{digits}f}"
 
 
+def speed_cells(stats: Dict[str, Any], md_wps: Optional[float]) -> str:
+    """The words/s (mean ± sd) and × en_core_web_md cells of a table row."""
+    wps = stats["words_per_second"]
+    ratio = f"{wps['mean'] / md_wps:.2f}" if md_wps else "n/a"
+    return f"{wps['mean']:,.0f} ± {wps['sd']:,.0f} | {ratio}"
+
+
 def markdown(result: Dict[str, Any]) -> str:
     md_wps = result["md_words_per_second"]
     lines = [
@@ -170,11 +177,10 @@ def markdown(result: Dict[str, Any]) -> str:
     ]
     for row in result["rows"]:
         s = row["stats"]
-        ratio = f"{s['words_per_second']['mean'] / md_wps:.2f}" if md_wps else "n/a"
         lines.append(
             f"| {row['label']} | {fmt(s['token_recall'])} | {fmt(s['ER_di'])} | {fmt(s['ER_qi'])} | "
             f"{fmt(s['uniform_token_precision'])} | {fmt(s['mention_recall'])} | {fmt(s['ents_f'])} | "
-            f"{s['words_per_second']['mean']:,.0f} ± {s['words_per_second']['sd']:,.0f} | {ratio} |"
+            f"{speed_cells(s, md_wps)} |"
         )
     lines += ["", f"Command: `{result['command']}`", ""]
     return "\n".join(lines)

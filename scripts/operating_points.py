@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional
 import typer
 
 from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
-from scripts.ablation import CONFIGS, mean_sd, md_pipeline, run, typed_f1, words_per_second
+from scripts.ablation import CONFIGS, fmt, mean_sd, md_pipeline, run, speed_cells, typed_f1, words_per_second
 
 HELD_OUT_KEYS = ("token_recall", "uniform_token_precision", "ER_di", "ER_qi")
 TEACHER_VARIANTS = {"distilled", "distilled_keep"}  # trained on the corpus with the teacher's entities
@@ -147,9 +147,7 @@ def plot(result: Dict[str, Any], path: Path) -> None:
 def markdown(result: Dict[str, Any]) -> str:
     md = result["md_words_per_second"]
 
-    def f(stat, digits=3):
-        return f"{stat['mean']:.{digits}f} ± {stat['sd']:.{digits}f}"
-
+    f = fmt
     lines = [
         f"Operating points on `{result['dev_json']}`, seeds {result['seeds']}, mean ± sd. Privacy point: the highest "
         f"mask_threshold with token recall ≥ {result['target_recall']}; balanced point: the highest min(recall, "
@@ -164,12 +162,11 @@ def markdown(result: Dict[str, Any]) -> str:
     ]
     for row in result["rows"]:
         s = row["stats"]
-        ratio = f"{s['words_per_second']['mean'] / md:.2f}" if md else "n/a"
         lines.append(
             f"| {row['variant']} (`{row['config']}`) | {f(s['privacy_token_recall'])} | {f(s['privacy_ER_di'])} | "
             f"{f(s['privacy_ER_qi'])} | {f(s['privacy_uniform_token_precision'])} | "
             f"{f(s['balanced_token_recall'])} | {f(s['balanced_uniform_token_precision'])} | {f(s['ents_f'])} | "
-            f"{s['words_per_second']['mean']:,.0f} ± {s['words_per_second']['sd']:,.0f} | {ratio} |")
+            f"{speed_cells(s, md)} |")
     if any("ensemble_of_seeds" in row for row in result["rows"]):
         lines += ["", "An ensemble row is one system (all seeds' marginals averaged; doc.ents and typed F1 of the first "
                   "seed): its ± is 0 by construction, and its words/s is 1 / Σ(1 / each seed's measured words/s)."]
