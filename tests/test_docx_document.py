@@ -193,6 +193,19 @@ def test_no_part_of_the_output_holds_a_masked_string(judgment):
     assert not any(n.startswith("word/comments") or n == "word/people.xml" for n in parts_of(result.data))
 
 
+def test_the_same_input_gives_the_same_bytes_and_no_time_of_anonymization(judgment, monkeypatch):
+    data, result = judgment
+    import time as time_module
+    later = time_module.time() + 3 * 86400  # zip entries would carry the time of saving
+    monkeypatch.setattr(time_module, "time", lambda: later)
+    monkeypatch.setattr(time_module, "localtime", lambda secs=None: time_module.gmtime(later if secs is None else secs))
+    again = anonymize_docx(judgment_nlp(), data, tracked_changes="accept", name="judgment.docx")
+    assert again.data == result.data
+    with zipfile.ZipFile(io.BytesIO(result.data)) as z:
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert z.testzip() is None and set(z.namelist()) == set(parts_of(result.data))
+
+
 def test_the_document_keeps_its_structure_and_the_formatting_of_unmasked_runs(judgment):
     data, result = judgment
     before, after = docx.Document(io.BytesIO(data)), docx.Document(io.BytesIO(result.data))

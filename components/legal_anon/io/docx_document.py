@@ -78,7 +78,7 @@ def anonymize_docx(nlp, src: Union[bytes, str, Path], out_path: Optional[Union[s
     report["scrubbed"], report["hyperlinks_removed"] = scrubbed
     stream = io.BytesIO()
     package.save(stream)
-    data = stream.getvalue()
+    data = stable_zip(stream.getvalue())
     if len(protected):
         found = leaks_in_package(data, protected)
         if found:
@@ -90,6 +90,22 @@ def anonymize_docx(nlp, src: Union[bytes, str, Path], out_path: Optional[Union[s
 
         write_atomic(Path(out_path), data)
     return DocxResult(data, doc.text, doc._.anonymized, replacements, report)
+
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
+
+
+def stable_zip(data: bytes) -> bytes:
+    """The same package with every entry stamped ``ZIP_EPOCH`` instead of the time of
+    saving: the same input and model give the same bytes (a rerun, a checksum, a diff of
+    two runs), and the file does not say when it was anonymized."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            stamped = zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH)
+            stamped.compress_type, stamped.external_attr = info.compress_type, info.external_attr
+            dst.writestr(stamped, src.read(info))
+    return out.getvalue()
 
 
 def prepare(src, *, tracked_changes: str, allow_macros: bool, drop_media: bool = False,
