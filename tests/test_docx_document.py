@@ -23,7 +23,7 @@ from docx.shared import Pt
 from lxml import etree
 from spacy.language import Language
 
-from legal_anon.corpus.tab import MASKED_IDENTIFIER_TYPES
+from tests.gold_spans import gold_pipeline, masked_mentions
 from legal_anon.io.docx_document import DocxError, anonymize_docx, read_docx_text
 from legal_anon.io.docx_scrub import leaks_in_package
 from legal_anon.pipeline.anonymizer import AnonymizationError
@@ -393,16 +393,6 @@ def test_a_masked_number_leaves_measurements_alone_and_a_leak_is_an_error(monkey
         anonymize_docx(nlp, buf.getvalue())
 
 
-GOLD = {}
-
-
-@Language.component("docx_test_gold_spans")
-def docx_test_gold_spans(doc):
-    """The gold masked mentions of the judgment whose text this is (offsets as in TAB)."""
-    doc.ents = [doc.char_span(s, e, label=label, alignment_mode="expand") for s, e, label in GOLD.get(doc.text, [])]
-    return doc
-
-
 DEV_RECORDS = json.loads(DEV_JSON.read_text(encoding="utf8"))
 
 
@@ -411,18 +401,7 @@ def test_a_real_judgment_as_docx_reads_as_its_text_and_comes_back_anonymized(ind
     """Each TAB dev judgment, one paragraph per line, masked with its gold mentions."""
     record = DEV_RECORDS[index]
     text = record["text"]
-    layer = next(iter(record["annotations"].values()))
-    mentions = sorted({(m["start_offset"], m["end_offset"], m["entity_type"]) for m in layer["entity_mentions"]
-                       if m["identifier_type"] in MASKED_IDENTIFIER_TYPES}, key=lambda m: (m[0], -m[1]))
-    kept, end = [], -1
-    for m in mentions:
-        if m[0] >= end:
-            kept.append(m)
-            end = m[1]
-    GOLD[text] = kept
-    nlp = spacy.blank("en")
-    nlp.add_pipe("docx_test_gold_spans")
-    nlp.add_pipe("anonymizer", config={"operators": {"PERSON": "pseudonym"}})
+    nlp = gold_pipeline(record)
     d = docx.Document()
     d.core_properties.comments = ""  # the template's own description would be read as text
     for line in text.split("\n"):
@@ -437,7 +416,7 @@ def test_a_real_judgment_as_docx_reads_as_its_text_and_comes_back_anonymized(ind
     assert [p.text for p in docx.Document(io.BytesIO(result.data)).paragraphs] == result.anonymized.split("\n")
     # the body part, namespace declarations aside ("…/2006/main" is no masked year 2006)
     document = re.sub(r'\sxmlns(?::\w+)?="[^"]*"', "", parts_of(result.data)["word/document.xml"].decode("utf8"))
-    for s, e, _ in kept:
+    for s, e, _ in masked_mentions(record):
         surface = text[s:e]
         if len(surface.replace(" ", "")) >= 3 and any(c.isupper() or c.isdigit() for c in surface):
             assert surface.replace("&", "&amp;") not in document, surface

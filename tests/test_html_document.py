@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import spacy
 from lxml import html as lxml_html
-from spacy.language import Language
 
-from legal_anon.corpus.tab import MASKED_IDENTIFIER_TYPES
+from tests.gold_spans import gold_pipeline, masked_mentions
 from legal_anon.io.html_document import anonymize_html
 from legal_anon.io.text_map import TextMap
 
@@ -69,31 +68,10 @@ def test_a_declared_charset_is_read_and_kept():
     assert "Göteborg" in result.text
 
 
-GOLD = {}
-
-
-@Language.component("html_test_gold_spans")
-def html_test_gold_spans(doc):
-    """The gold masked mentions of the judgment whose text this is (offsets as in TAB)."""
-    doc.ents = [doc.char_span(s, e, label=label, alignment_mode="expand") for s, e, label in GOLD.get(doc.text.rstrip("\n"), [])]
-    return doc
-
-
 def test_a_real_judgment_as_html_reads_as_its_text_and_comes_back_anonymized():
     record = json.loads(DEV_JSON.read_text(encoding="utf8"))[0]
     text = record["text"]
-    layer = next(iter(record["annotations"].values()))
-    mentions = sorted({(m["start_offset"], m["end_offset"], m["entity_type"]) for m in layer["entity_mentions"]
-                       if m["identifier_type"] in MASKED_IDENTIFIER_TYPES}, key=lambda m: (m[0], -m[1]))
-    kept, end = [], -1
-    for m in mentions:
-        if m[0] >= end:
-            kept.append(m)
-            end = m[1]
-    GOLD[text] = kept
-    nlp = spacy.blank("en")
-    nlp.add_pipe("html_test_gold_spans")
-    nlp.add_pipe("anonymizer", config={"operators": {"PERSON": "pseudonym"}})
+    nlp = gold_pipeline(record)
     paragraphs = text.split("\n\n")
     page = "<html><body>" + "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs) + "</body></html>"
     result = anonymize_html(nlp, page)
@@ -102,7 +80,7 @@ def test_a_real_judgment_as_html_reads_as_its_text_and_comes_back_anonymized():
     tree = lxml_html.fromstring(result.html.decode("utf8"))
     assert [p.text_content() for p in tree.iter("p")] == result.anonymized.strip("\n").split("\n\n")
     out = result.html.decode("utf8")
-    for s, e, _ in kept:
+    for s, e, _ in masked_mentions(record):
         surface = text[s:e]
         if len(surface.replace(" ", "")) >= 3 and any(c.isupper() or c.isdigit() for c in surface):
             assert html.escape(surface, quote=False) not in out, surface
