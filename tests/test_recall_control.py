@@ -221,6 +221,22 @@ def test_candidates_are_runs_outside_the_ents_labelled_by_their_most_likely_type
     assert entity_probabilities(probs, 2).sum(axis=1) == pytest.approx(np.ones(len(doc)))
 
 
+def test_candidates_lose_the_function_words_at_their_edges_but_keep_number_words():
+    nlp = spacy.blank("en")
+    doc = nlp("He moved , in the summer of five years ago , and then the Court ruled .")
+    doc.set_ents([], default="outside")
+    labels = ["LOC", "PER"]
+    probs = np.zeros((len(doc), len(TAGS)), dtype=np.float32)
+    probs[:, 0] = 1.0
+    run = {2: 0.2, 3: 0.3, 4: 0.3, 5: 0.6, 6: 0.3, 7: 0.4, 8: 0.4, 9: 0.2, 10: 0.25, 11: 0.9, 13: 0.4}
+    for i, p in run.items():  # ", in the summer of five years ago , and" then a lone "the"
+        probs[i, 0], probs[i, TAGS.index("S-LOC")] = 1 - p, p
+    spans, scores = candidate_spans(doc, probs, labels, 0.1)
+    # "five" is a number word and stays; "of" inside the run stays; "the" alone is no candidate
+    assert [s.text for s in spans] == ["summer of five years ago"]
+    assert scores.tolist() == pytest.approx([0.6])  # the score of what is left, not of the dropped ", and"
+
+
 def test_the_threshold_masks_a_superset_of_the_ents_and_grows_as_it_falls():
     fix_random_seed(0)
     nlp = spacy.blank("en")

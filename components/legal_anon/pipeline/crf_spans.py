@@ -35,7 +35,8 @@ def entity_probabilities(probs: np.ndarray, n_labels: int) -> np.ndarray:
 def candidate_spans(doc: Doc, probs: np.ndarray, labels: Sequence[str], threshold: float,
                     keep_labels: Sequence[str] = ()):
     """Runs of consecutive tokens outside doc.ents (not whitespace) whose probability of
-    being inside a *masked* entity is >= threshold; each labelled with the masked label of
+    being inside a *masked* entity is >= threshold, without the function words at their
+    edges (``trim_function_words``); each labelled with the masked label of
     highest summed probability over the run, scored by the run's highest probability.
     ``keep_labels`` (a tagger trained with KEEP mentions) are entities that are not masked:
     their probability counts as outside."""
@@ -53,10 +54,28 @@ def candidate_spans(doc: Doc, probs: np.ndarray, labels: Sequence[str], threshol
     if hit.any():
         edges = np.diff(np.concatenate([[0], hit.astype(np.int8), [0]]))
         for s, e in zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()):
+            s, e = trim_function_words(doc, s, e)
+            if s == e:
+                continue
             best = int(ent_probs[s:e, 1:].sum(axis=0).argmax())
             spans.append(Span(doc, s, e, label=labels[best]))
             scores.append(float(inside[s:e].max()))
     return spans, np.asarray(scores, dtype=np.float32)
+
+
+def trim_function_words(doc: Doc, start: int, end: int):
+    """A candidate run without the stop words and punctuation at its edges ("the", "of",
+    ",", "(": what a run of low-confidence tokens picks up around a mention, and what
+    identifies no one); number words stay ("five"). Returns (start, end), equal when the
+    run was nothing else (a lone "and" between two dates)."""
+    def function_word(t) -> bool:
+        return (t.is_stop or t.is_punct) and not t.like_num
+
+    while start < end and function_word(doc[start]):
+        start += 1
+    while end > start and function_word(doc[end - 1]):
+        end -= 1
+    return start, end
 
 
 def strip_space_tokens(doc: Doc, ents: List[Span]) -> List[Span]:
