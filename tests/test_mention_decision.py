@@ -112,3 +112,13 @@ def test_the_decision_learns_a_feature_the_marginal_does_not_carry():
         r.target = 1.0
     with pytest.raises(ValueError, match="all masked or all kept"):
         fit_decision(rows, names)
+
+
+def test_a_string_whose_lower_case_is_longer_keeps_its_own_offsets():
+    text = "Yalman wrote to the İzmir State Security Court and to Yalman ."  # "İ".lower() is two characters
+    doc, probs = tagged(text, {4: 0.4, 5: 0.3}, {})
+    strings = candidate_strings(doc, "d2", probs, LABELS, ("KEEP",), "cands")
+    assert [s.key for s in strings] == ["i̇zmir state"]
+    start = text.index("İzmir")
+    set_targets(strings, text, {"ann1": [(start, start + len("İzmir State"))]})
+    assert strings[0].target == 1.0 and strings[0].features["first_position"] == pytest.approx(start / len(text))

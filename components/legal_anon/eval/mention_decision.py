@@ -45,6 +45,12 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+def _occurrences(key: str, text: str) -> List:
+    """(start, end) of ``key`` in ``text`` as a whole word, ignoring case (offsets in ``text``
+    itself: lower-casing can change a string's length, "İ" -> "i̇")."""
+    return [m.span() for m in re.finditer(r"(?<!\w)" + re.escape(key) + r"(?!\w)", text, re.IGNORECASE)]
+
+
 def feature_names(masked_labels: Sequence[str]) -> List[str]:
     return list(BASE_FEATURES) + [f"label_{label}" for label in masked_labels]
 
@@ -63,7 +69,7 @@ def candidate_strings(doc: Doc, doc_id: str, probs: np.ndarray, labels: Sequence
     keep_columns = [j + 1 for j, label in enumerate(labels) if label in set(keep_labels)]
     keep = ent_probs[:, keep_columns].sum(axis=1) if keep_columns else np.zeros(len(doc), dtype=np.float32)
     masked = [label for label in labels if label not in set(keep_labels)]
-    text, lower = doc.text, doc.text.lower()
+    text = doc.text
     by_key: Dict[str, List] = {}
     for span, score in zip(group, span_scores):
         key = span.text.lower().strip()
@@ -71,8 +77,7 @@ def candidate_strings(doc: Doc, doc_id: str, probs: np.ndarray, labels: Sequence
             by_key.setdefault(key, []).append((span, float(score)))
     out = []
     for key, occurrences in by_key.items():
-        positions = [m.start() for m in re.finditer(r"(?<!\w)" + re.escape(key) + r"(?!\w)", lower)]
-        positions = positions or [occurrences[0][0].start_char]
+        positions = [start for start, _ in _occurrences(key, text)] or [occurrences[0][0].start_char]
         best = max(occurrences, key=lambda o: o[1])[0]
         scores = [s for _, s in occurrences]
         features = {
@@ -83,7 +88,7 @@ def candidate_strings(doc: Doc, doc_id: str, probs: np.ndarray, labels: Sequence
             "first_position": positions[0] / max(len(text), 1),
             "title_case": float(best.text[:1].isupper()), "upper_case": float(best.text.isupper() and len(best.text) > 1),
             "has_digit": float(any(ch.isdigit() for ch in key)), "log_tokens": math.log1p(len(best)),
-            "after_the": float(np.mean([lower[max(0, p - 4):p] == "the " for p in positions])),
+            "after_the": float(np.mean([text[max(0, p - 4):p].lower() == "the " for p in positions])),
             "stop_share": float(np.mean([t.is_stop for t in best])), "alpha_share": float(np.mean([t.is_alpha for t in best])),
         }
         for label in masked:
@@ -97,10 +102,8 @@ def set_targets(strings: List[CandidateString], text: str, annotator_masks: Dict
     """Each string's target: the share of its non-space characters (every occurrence in
     ``text``) inside the masks, averaged over the document's annotators."""
     masks = [set(c for s, e in spans for c in range(s, e)) for spans in annotator_masks.values()] or [set()]
-    lower = text.lower()
     for cs in strings:
-        chars = [c for m in re.finditer(r"(?<!\w)" + re.escape(cs.key) + r"(?!\w)", lower)
-                 for c in range(m.start(), m.end()) if not text[c].isspace()]
+        chars = [c for start, end in _occurrences(cs.key, text) for c in range(start, end) if not text[c].isspace()]
         chars = chars or [c for s in cs.spans for c in range(s.start_char, s.end_char) if not text[c].isspace()]
         cs.target = float(np.mean([np.mean([c in m for c in chars]) for m in masks])) if chars else 0.0
 
