@@ -24,12 +24,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
-
-from spacy.language import Language
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from legal_anon.io.documents import DocumentCopy, DocumentOptions, DocumentWriteError, document_copy
 from legal_anon.io.sources import Input, InputDoc
+
+if TYPE_CHECKING:  # spaCy is imported where a pipeline is loaded: importing the command line stays quick,
+    from spacy.language import Language  # so a Ctrl-C at its start lands where the command handles it
 
 
 class UsageError(Exception):
