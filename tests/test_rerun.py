@@ -15,6 +15,7 @@ import pytest
 import spacy
 
 from legal_anon.cli import main
+from tests.signals import sigint_at_default
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT = "Mr Galip Yalman left."
@@ -121,8 +122,90 @@ def test_keyboard_interrupt_says_what_was_written_and_a_rerun_resumes(tmp_path, 
     assert summary["docs_resumed"] == 2 and summary["docs"] == 1
 
 
-@pytest.mark.xfail(strict=False, reason="open defect (session 8 closing note): in the full CI suite the command "
-                   "sometimes runs on for 120 s after SIGINT; it passes alone. Not hidden: investigate before relying on Ctrl-C")
+def test_a_document_written_as_ctrl_c_lands_is_counted(tmp_path, folder, capsys, monkeypatch):
+    """Ctrl-C after a document's record is written and before the engine reports it: the
+    message counts what the writer wrote (it said one fewer)."""
+    import legal_anon.engines.local as local
+
+    model = ruler_model(tmp_path / "m", ["Galip Yalman"])
+    out = tmp_path / "out"
+    real_of = local.DocumentDone.of
+    reported = []
+
+    def of(record):
+        if len(reported) == 1:
+            raise KeyboardInterrupt  # the second document is written, not yet reported
+        reported.append(record.doc_id)
+        return real_of(record)
+
+    monkeypatch.setattr(local.DocumentDone, "of", of)
+    assert main([str(folder), "-m", str(model), "-o", str(out), "-q", "-b", "1"]) == 130
+    assert "2 documents written" in capsys.readouterr().err
+    assert len([p for p in (out / "records").glob("*.json") if not p.name.startswith(".")]) == 2
+
+
+def test_a_second_ctrl_c_ends_the_command_at_once(tmp_path, folder, monkeypatch):
+    """A real SIGINT in the middle of a document: from the first Ctrl-C on, SIGINT is at its
+    default action while the command reports and exits (a second Ctrl-C kills it, no
+    KeyboardInterrupt lands in the report or a cleanup), and the caller's handler is back
+    when ``main`` returns."""
+    import legal_anon.cli as cli
+    from legal_anon.io.sinks import DocumentWriter
+
+    model = ruler_model(tmp_path / "m", ["Galip Yalman"])
+    real_write, real_stopped = DocumentWriter.write, cli.print_stopped
+    seen = []
+
+    def write(self, record):
+        signal.raise_signal(signal.SIGINT)  # as the terminal sends it, to this process
+
+    def stopped(*args, **kwargs):
+        seen.append(signal.getsignal(signal.SIGINT))
+        real_stopped(*args, **kwargs)
+
+    monkeypatch.setattr(DocumentWriter, "write", write)
+    monkeypatch.setattr(cli, "print_stopped", stopped)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, however pytest runs
+    try:
+        assert main([str(folder), "-m", str(model), "-o", str(tmp_path / "out"), "-q"]) == 130
+        assert seen == [signal.SIG_DFL]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_two_sigints_to_a_running_command(tmp_path):
+    """Ctrl-C twice in quick succession: the command ends at once, killed by the second (the
+    shell shows 130 either way) or having reported the first, never with a traceback or a
+    report that says nothing was written; the records it wrote are whole."""
+    model = ruler_model(tmp_path / "m", ["Galip Yalman"])
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps({"id": f"d{i}", "text": SHORT * 30}) + "\n" for i in range(20000)), encoding="utf8")
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "components"), str(ROOT)]), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "legal_anon", str(big), "-m", str(model), "-o", str(out), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+                            preexec_fn=sigint_at_default)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not any(
+            not p.name.startswith(".") for p in (out / "records").glob("*.json")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"still running 60 s after two SIGINTs; stderr: {err.decode()[-2000:]}")
+    assert proc.returncode in (130, -signal.SIGINT), err.decode()[-2000:]
+    assert b"Traceback" not in err and b"before any document was written" not in err, err.decode()[-2000:]
+    for record in (out / "records").glob("*.json"):
+        if not record.name.startswith("."):
+            assert json.loads(record.read_text(encoding="utf8"))["anonymized"]
+
+
 def test_sigint_to_a_running_command(tmp_path):
     model = ruler_model(tmp_path / "m", ["Galip Yalman"])
     big = tmp_path / "big.jsonl"
@@ -130,15 +213,38 @@ def test_sigint_to_a_running_command(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "components"), str(ROOT)]), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "legal_anon", str(big), "-m", str(model), "-o", str(out), "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+                            preexec_fn=sigint_at_default)  # as a terminal's job, even when pytest runs in the background
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and not any(
             not p.name.startswith(".") for p in (out / "records").glob("*.json")):  # a document's record
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        done = len(list((out / "records").glob("*.json")))
+        pytest.fail(f"still running 120 s after SIGINT ({done} records written); stderr: {err.decode()[-2000:]}")
     assert proc.returncode == 130, err.decode()[-2000:]
     assert b"interrupted" in err and b"rerun the same command to resume" in err and b"Traceback" not in err
+
+
+def test_a_command_started_by_a_background_harness_gets_sigint_back():
+    """The cause of the CI failures of the Ctrl-C tests: pytest started as a background job
+    (``.ci/run > log &``) ignores SIGINT, its children inherit the ignore, and their Python
+    installs no KeyboardInterrupt handler; ``sigint_at_default`` gives the child its default."""
+    probe = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"]
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a shell does to a background job
+    try:
+        inherited = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
+        reset = subprocess.run(probe, capture_output=True, text=True, check=True,
+                               preexec_fn=sigint_at_default).stdout.strip()
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert inherited == "False"  # such a command would never raise KeyboardInterrupt: it runs on
+    assert reset == "True"
 
 
 def test_temp_files_a_killed_run_left_are_gone_after_a_rerun(tmp_path, folder):

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -102,13 +104,45 @@ def anonymize(
     allow_macros: bool = typer.Option(False, "--allow-macros", help="Read macro-enabled Word files (.docm) instead of refusing them"),
 ):
     """Anonymize files, folders or stdin."""
+    arguments = dict(locals())
+    handle_ctrl_c()
     try:
-        code = run_anonymize(**locals())
+        code = run_anonymize(**arguments)
     except KeyboardInterrupt:  # before the first document (loading the model, reading inputs, preparing -o)
+        abort_on_next_ctrl_c()
         print("\nlegal-anon: interrupted before any document was written; rerun the same command to resume.",
               file=sys.stderr)
         code = EXIT_INTERRUPTED
     raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+# The first Ctrl-C stops a run: a KeyboardInterrupt, caught, and the command says what it wrote
+# and exits 130. From that moment SIGINT has its default action, so a second Ctrl-C ends the
+# process at once, whatever the first one's stop is doing (a second KeyboardInterrupt would land
+# in a temp file's cleanup, the report or an exit handler, with a traceback). Where SIGINT is
+# ignored (a shell's background job) or a caller installed its own handler, nothing changes.
+
+
+def stop_on_first_ctrl_c(signum, frame) -> None:
+    """SIGINT's handler while ``anonymize`` runs."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    raise KeyboardInterrupt
+
+
+def handle_ctrl_c() -> None:
+    if _main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, stop_on_first_ctrl_c)
+
+
+def abort_on_next_ctrl_c() -> None:
+    """In the command's KeyboardInterrupt handlers, whatever raised it."""
+    if _main_thread() and signal.getsignal(signal.SIGINT) in (signal.default_int_handler, stop_on_first_ctrl_c):
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # signal.signal works there only
 
 
 def run_anonymize(inputs, model, output, formats, review_dir, input_format, text_key, batch_size, n_process,
@@ -199,6 +233,7 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
                 done.append(result.doc_id)
             bar.update(1)
     except KeyboardInterrupt:
+        abort_on_next_ctrl_c()
         failure = "interrupted"
     except OutputError as e:
         failure = str(e)
@@ -220,11 +255,12 @@ def run_anonymize(inputs, model, output, formats, review_dir, input_format, text
             else:
                 sink.close()
         except KeyboardInterrupt:
+            abort_on_next_ctrl_c()
             failure = "interrupted"
         except OSError as e:  # OutputError is not an OSError: the collections' own writes
             failure = f"cannot write the collections in {output}: {e.strerror or e}"
     if failure is not None:
-        print_stopped(failure, stats, output, engine)
+        print_stopped(failure, stats, output, engine, written=writer.written if writer is not None else None)
         return EXIT_INTERRUPTED if failure == "interrupted" else EXIT_USAGE
     summary = stats.as_dict()
     summary.update({"engine": runner.name, "model": model, "inputs": len(items), "batch_size": batch_size,
@@ -356,11 +392,18 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     Click's standalone mode turns usage errors into status 2 with a usage line and a closed
     stdout (``| head``) into a quiet exit."""
+    in_process = argv is not None  # called from Python, not as the command's own process
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in (*COMMANDS, "--help", "-h"):
         argv.insert(0, "anonymize")
+    before = signal.getsignal(signal.SIGINT)
     try:
         app(args=argv, prog_name="legal-anon")
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USAGE)
+    finally:  # the caller's SIGINT handler back; the command's own process only exits now (Ctrl-C: at once)
+        if in_process and _main_thread() and before is not None:
+            signal.signal(signal.SIGINT, before)
+        elif not in_process:
+            abort_on_next_ctrl_c()
     return EXIT_OK

@@ -82,9 +82,12 @@ def print_summary(s: Dict[str, Any]) -> None:
         print(f"             ... and {len(s['docs_failed']) - SHOWN_FAILED} more (all in {where})", file=err)
 
 
-def print_stopped(failure: str, stats: RunStats, output: Optional[Path], engine: str = "local") -> None:
-    """What an interrupted or failed run leaves, and how to go on."""
+def print_stopped(failure: str, stats: RunStats, output: Optional[Path], engine: str = "local",
+                  written: Optional[int] = None) -> None:
+    """What an interrupted or failed run leaves, and how to go on. ``written``: the documents
+    the writer of this process wrote, when it knows more than the counts (see DocumentWriter)."""
     err = sys.stderr
+    docs = stats.docs if written is None else max(stats.docs, written)
     if failure == "interrupted":
         print("\nlegal-anon: interrupted.", file=err)
     else:
@@ -94,6 +97,6 @@ def print_stopped(failure: str, stats: RunStats, output: Optional[Path], engine:
         return
     late = " (and those the Ray workers finished before they were told: counts reach the driver later)" \
         if engine == "ray" else ""
-    print(f"legal-anon: {stats.docs} documents written to {output} in this run{late} ({stats.docs_resumed} were done "
+    print(f"legal-anon: {docs} documents written to {output} in this run{late} ({stats.docs_resumed} were done "
           "already), each marked done in records/; the collections (spans.jsonl, tab_predictions.json, Parquet, "
           "the HTML index, errors.jsonl) are written when a run completes: rerun the same command to resume.", file=err)

@@ -126,6 +126,9 @@ class DocumentWriter:
         self.formats = list(formats)
         self.fingerprint = fingerprint
         self.review_dir = Path(review_dir) if review_dir is not None else None
+        # documents whose record this writer wrote in this process: what an interrupted run
+        # reports (a Ctrl-C can land after a record is written and before the engine reports it)
+        self.written = 0
 
     def prepare(self) -> None:
         for fmt, (folder, _) in PER_DOCUMENT_FORMATS.items():
@@ -212,6 +215,7 @@ class DocumentWriter:
                 write_atomic(path, data, private=private)
             except OSError as e:
                 raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+        self.written += 1
 
 
 def stored_fingerprints(folder: Path) -> Set[str]:
