@@ -17,6 +17,7 @@ from legal_anon.engines.local import DocumentDone, DocumentError, load_pipeline,
 from legal_anon.engines.ray_data import RayEngine  # noqa: E402
 from legal_anon.io.sinks import DocumentWriter, OutputError, file_name, finish  # noqa: E402
 from legal_anon.io.sources import expand_inputs  # noqa: E402
+from tests.signals import sigint_at_default  # noqa: E402
 
 
 SALT = "test-salt-3b1f9c0e7d2a4c65"
@@ -200,7 +201,7 @@ def test_ctrl_c_stops_the_ray_engine_with_a_word_and_its_cluster(model_dir, tmp_
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.Popen([sys.executable, "-m", "legal_anon", str(big.parent), "-m", str(model_dir), "-o", str(out),
                              "-q", "--engine", "ray", "--workers", "1"], stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=sigint_at_default)  # see tests/signals.py
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and len(list((out / "records").glob("*.json"))) < 5:
         time.sleep(0.2)
