@@ -21,12 +21,12 @@ import json
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import typer
 
+from legal_anon.ctrl_c import abort_on_next_ctrl_c, handle_ctrl_c, on_main_thread
 from legal_anon.engines.local import UsageError, parse_mask_threshold
 from legal_anon.run_report import RunStats, print_stopped, print_summary
 
@@ -114,35 +114,6 @@ def anonymize(
               file=sys.stderr)
         code = EXIT_INTERRUPTED
     raise typer.Exit(code)
-
-
-# --------------------------------------------------------------------------- Ctrl-C
-# The first Ctrl-C stops a run: a KeyboardInterrupt, caught, and the command says what it wrote
-# and exits 130. From that moment SIGINT has its default action, so a second Ctrl-C ends the
-# process at once, whatever the first one's stop is doing (a second KeyboardInterrupt would land
-# in a temp file's cleanup, the report or an exit handler, with a traceback). Where SIGINT is
-# ignored (a shell's background job) or a caller installed its own handler, nothing changes.
-
-
-def stop_on_first_ctrl_c(signum, frame) -> None:
-    """SIGINT's handler while ``anonymize`` runs."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    raise KeyboardInterrupt
-
-
-def handle_ctrl_c() -> None:
-    if _main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, stop_on_first_ctrl_c)
-
-
-def abort_on_next_ctrl_c() -> None:
-    """In the command's KeyboardInterrupt handlers, whatever raised it."""
-    if _main_thread() and signal.getsignal(signal.SIGINT) in (signal.default_int_handler, stop_on_first_ctrl_c):
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()  # signal.signal works there only
 
 
 def run_anonymize(inputs, model, output, formats, review_dir, input_format, text_key, batch_size, n_process,
@@ -402,7 +373,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USAGE)
     finally:  # the caller's SIGINT handler back; the command's own process only exits now (Ctrl-C: at once)
-        if in_process and _main_thread() and before is not None:
+        if in_process and on_main_thread() and before is not None:
             signal.signal(signal.SIGINT, before)
         elif not in_process:
             abort_on_next_ctrl_c()
