@@ -10,7 +10,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="legal-anon",
-    version="0.3.1",
+    version="0.3.2",
     description="spaCy components for finding and masking identifying information in legal documents",
     python_requires=">=3.10",
     package_dir={"": "components"},

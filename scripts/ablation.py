@@ -52,6 +52,7 @@ CONFIGS = {
     "keep": "configs/bilstm_crf_stacked_keep.cfg",
     "distilled": "configs/bilstm_crf_distilled.cfg",
     "distilled_keep": "configs/bilstm_crf_distilled_keep.cfg",
+    "distilled_keep_deep": "configs/bilstm_crf_distilled_keep_deep.cfg",
 }
 ROWS = [
     # id, label, variant, threshold?, consistency

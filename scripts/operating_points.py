@@ -33,7 +33,7 @@ from legal_anon.eval.evaluate_tab import POS_MODEL_OPTION
 from scripts.ablation import CONFIGS, fmt, mean_sd, md_pipeline, run, speed_cells, typed_f1, words_per_second
 
 HELD_OUT_KEYS = ("token_recall", "uniform_token_precision", "ER_di", "ER_qi")
-TEACHER_VARIANTS = {"distilled", "distilled_keep"}  # trained on the corpus with the teacher's entities
+TEACHER_VARIANTS = {"distilled", "distilled_keep", "distilled_keep_deep"}  # trained on the corpus with the teacher's entities
 
 
 def train(variant: str, seed: int, args: Dict[str, str]) -> Path:

@@ -73,3 +73,20 @@ def test_the_longer_stacked_schedule_differs_from_the_packaged_config_only_in_ep
     assert (packaged["training"]["max_epochs"], longer["training"]["max_epochs"]) == (7, 14)
     longer["training"]["max_epochs"] = 7
     assert longer == packaged
+
+
+def test_the_packaged_deep_tagger_differs_from_the_one_layer_config_in_depth_and_threshold_only():
+    """0.3.2 ships configs/bilstm_crf_distilled_keep_deep.cfg: the 0.3.x recipe with two BiLSTM
+    layers and its own recall threshold, nothing else, so the comparison in
+    docs/operating_points.md is of depth alone."""
+    from spacy.util import load_config
+
+    project = (ROOT / "project.yml").read_text(encoding="utf8")
+    assert 'bilstm_config: "configs/bilstm_crf_distilled_keep_deep.cfg"' in project
+    deep = load_config(ROOT / "configs" / "bilstm_crf_distilled_keep_deep.cfg", interpolate=False)
+    one = load_config(ROOT / "configs" / "bilstm_crf_distilled_keep.cfg", interpolate=False)
+    ner_deep, ner_one = deep["components"]["bilstm_crf_ner"], one["components"]["bilstm_crf_ner"]
+    assert (ner_one["model"]["depth"], ner_deep["model"]["depth"]) == (1, 2)
+    assert (ner_one["mask_threshold"], ner_deep["mask_threshold"]) == (0.02, 0.03)
+    ner_deep["model"]["depth"], ner_deep["mask_threshold"] = 1, 0.02
+    assert deep == one
