@@ -133,33 +133,31 @@ def ranking(rows, values) -> Dict[str, float]:
             "average_precision": float(average_precision_score(y, values, sample_weight=w))}
 
 
+def gradient_boosted_trees():
+    """The non-linear counterpart of the logistic regression (scikit-learn's histogram GBM)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_depth=3, learning_rate=0.05, max_iter=300, random_state=0)
+
+
 def within_training(rows, names) -> Dict[str, float]:
     """Word-weighted AUC on the training strings themselves, 5-fold cross-validated by
     judgment: the marginal alone, the logistic regression, and gradient-boosted trees. Set
     beside the dev AUC, it says whether the features carry the *training* annotators' decision."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold, cross_val_predict
 
-    from legal_anon.eval.mention_decision import fit_decision
+    from legal_anon.eval.mention_decision import fit_decision, matrix
 
     y = np.array([r.target >= 0.5 for r in rows], dtype=int)
     w = np.array([r.weight for r in rows])
-    x, groups = matrix_of(rows, names), [r.doc_id for r in rows]
+    x, groups = matrix(rows, names), [r.doc_id for r in rows]
     logistic = fit_decision(rows, names)  # its configuration, refitted per fold by cross_val_predict
-    trees = HistGradientBoostingClassifier(max_depth=3, learning_rate=0.05, max_iter=300, random_state=0)
     out = {"marginal": float(roc_auc_score(y, [r.score for r in rows], sample_weight=w))}
-    for name, model in (("logistic", logistic), ("trees", trees)):
+    for name, model in (("logistic", logistic), ("trees", gradient_boosted_trees())):
         p = cross_val_predict(model, x, y, groups=groups, cv=GroupKFold(5), method="predict_proba")[:, 1]
         out[name] = float(roc_auc_score(y, p, sample_weight=w))
-    out["trees_on_dev"] = trees  # fitted on all training rows below, scored on dev by main
     return out
-
-
-def matrix_of(rows, names):
-    from legal_anon.eval.mention_decision import matrix
-
-    return matrix(rows, names)
 
 
 def markdown(result: Dict[str, Any]) -> str:
@@ -238,7 +236,7 @@ def main(
     names = feature_names([n[len("label_"):] for n in labels])
     decision = fit_decision(train_rows, names)
     inside = within_training(train_rows, names)
-    trees = inside.pop("trees_on_dev").fit(matrix(train_rows, names), [int(r.target >= 0.5) for r in train_rows])
+    trees = gradient_boosted_trees().fit(matrix(train_rows, names), [int(r.target >= 0.5) for r in train_rows])
     dev_trees_auc = []
     dev_records = load_tab_json(dev_json)
     dev_gold = tab_gold.gold_from_records(dev_records, pos_nlp, str(dev_json))

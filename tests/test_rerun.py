@@ -153,7 +153,7 @@ def test_a_second_ctrl_c_ends_the_command_at_once(tmp_path, folder, monkeypatch)
     from legal_anon.io.sinks import DocumentWriter
 
     model = ruler_model(tmp_path / "m", ["Galip Yalman"])
-    real_write, real_stopped = DocumentWriter.write, cli.print_stopped
+    real_stopped = cli.print_stopped
     seen = []
 
     def write(self, record):
@@ -174,10 +174,10 @@ def test_a_second_ctrl_c_ends_the_command_at_once(tmp_path, folder, monkeypatch)
         signal.signal(signal.SIGINT, before)
 
 
-def test_two_sigints_to_a_running_command(tmp_path):
-    """Ctrl-C twice in quick succession: the command ends at once, killed by the second (the
-    shell shows 130 either way) or having reported the first, never with a traceback or a
-    report that says nothing was written; the records it wrote are whole."""
+def command_with_a_written_document(tmp_path):
+    """``legal-anon`` started on 20,000 documents, as a terminal starts its job (SIGINT at its
+    default even when pytest runs in the background, tests/signals.py), once the record of a
+    document is on disk (or after 120 s). Returns the process and its output folder."""
     model = ruler_model(tmp_path / "m", ["Galip Yalman"])
     big = tmp_path / "big.jsonl"
     big.write_text("".join(json.dumps({"id": f"d{i}", "text": SHORT * 30}) + "\n" for i in range(20000)), encoding="utf8")
@@ -188,8 +188,16 @@ def test_two_sigints_to_a_running_command(tmp_path):
                             preexec_fn=sigint_at_default)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and not any(
-            not p.name.startswith(".") for p in (out / "records").glob("*.json")):
+            not p.name.startswith(".") for p in (out / "records").glob("*.json")):  # a document's record
         time.sleep(0.2)
+    return proc, out
+
+
+def test_two_sigints_to_a_running_command(tmp_path):
+    """Ctrl-C twice in quick succession: the command ends at once, killed by the second (the
+    shell shows 130 either way) or having reported the first, never with a traceback or a
+    report that says nothing was written; the records it wrote are whole."""
+    proc, out = command_with_a_written_document(tmp_path)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
@@ -207,18 +215,7 @@ def test_two_sigints_to_a_running_command(tmp_path):
 
 
 def test_sigint_to_a_running_command(tmp_path):
-    model = ruler_model(tmp_path / "m", ["Galip Yalman"])
-    big = tmp_path / "big.jsonl"
-    big.write_text("".join(json.dumps({"id": f"d{i}", "text": SHORT * 30}) + "\n" for i in range(20000)), encoding="utf8")
-    out = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "components"), str(ROOT)]), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "legal_anon", str(big), "-m", str(model), "-o", str(out), "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
-                            preexec_fn=sigint_at_default)  # as a terminal's job, even when pytest runs in the background
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and not any(
-            not p.name.startswith(".") for p in (out / "records").glob("*.json")):  # a document's record
-        time.sleep(0.2)
+    proc, out = command_with_a_written_document(tmp_path)
     proc.send_signal(signal.SIGINT)
     try:
         _, err = proc.communicate(timeout=120)
